@@ -1,0 +1,49 @@
+"""Every behaviour test runs once per backend through the ``backend`` fixture."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import fastsmr
+from fastsmr import _pure
+
+try:
+    from fastsmr import _speedups
+except ImportError:  # the pure-only install: C cases skip
+    _speedups = None
+
+BACKENDS = {"c": _speedups, "python": _pure}
+
+
+@pytest.fixture(params=["c", "python"])
+def backend(request, monkeypatch) -> types.ModuleType:
+    """The backend module under test, also made the one fastsmr's integrations use."""
+    module = BACKENDS[request.param]
+    if module is None:
+        pytest.skip("the C extension is not installed")
+    monkeypatch.setattr(fastsmr, "_impl", module)
+    return module
+
+
+@pytest.fixture
+def c_backend() -> types.ModuleType:
+    """The C backend, for tests of what only it has (CRC dispatch paths)."""
+    if _speedups is None:
+        pytest.skip("the C extension is not installed")
+    return _speedups
+
+
+def _hypothesis_profiles() -> None:
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    quiet = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    settings.register_profile("dev", deadline=None, max_examples=60, suppress_health_check=quiet)
+    settings.register_profile("ci", deadline=None, max_examples=150, suppress_health_check=quiet)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+_hypothesis_profiles()
