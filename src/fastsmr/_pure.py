@@ -114,6 +114,13 @@ class Message:
         return message_repr(self)
 
 
+def _raise_duplicate(headers: Dict[str, Any], name: str, offset: int) -> None:
+    # botocore reads a byte array, string or uuid that runs past the block as
+    # a short value and then finds the duplicate: report it as it would.
+    if name in headers:
+        raise DuplicateHeader(name, offset)
+
+
 def _parse_headers(data: bytes, pos: int, end: int, base: int) -> Dict[str, Any]:
     """Parse the header block ``data[pos:end]``; ``base`` maps to stream offsets."""
     headers: Dict[str, Any] = {}
@@ -149,6 +156,7 @@ def _parse_headers(data: bytes, pos: int, end: int, base: int) -> Dict[str, Any]
             size = (data[pos] << 8) | data[pos + 1]
             pos += 2
             if pos + size > end:
+                _raise_duplicate(headers, name, base + start)
                 raise InvalidHeader(
                     f"{_TYPE_NAMES[kind]} header {name!r} of {size} bytes runs past "
                     f"the header block ({end - pos} bytes left)",
@@ -166,6 +174,7 @@ def _parse_headers(data: bytes, pos: int, end: int, base: int) -> Dict[str, Any]
                     ) from None
         elif kind == 9:
             if pos + 16 > end:
+                _raise_duplicate(headers, name, base + start)
                 raise InvalidHeader(
                     f"uuid header {name!r} needs 16 bytes, {end - pos} left",
                     base + start,

@@ -1,0 +1,449 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The C backend: a thin binding of csrc/ with the API of ``_pure``.
+
+The C core finds and validates frames; this layer turns header values into
+the Python objects botocore would produce and owns every Python object.
+"""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_SetDefault, PyDict_Size
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
+
+from ._cfastsmr cimport *
+
+from ._errors import (
+    ChecksumMismatch,
+    DecodeError,
+    DuplicateHeader,
+    InvalidHeader,
+    InvalidHeadersLength,
+    InvalidMessageLength,
+    InvalidPayloadLength,
+    TruncatedStreamError,
+)
+from ._message import (
+    DEFAULT_MAX_HEADERS_LENGTH,
+    DEFAULT_MAX_PAYLOAD_LENGTH,
+    check_limit,
+    message_repr,
+)
+
+__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode"]
+
+BACKEND = "c"
+
+cdef enum:
+    # Checksumming at least this many bytes is worth releasing the GIL for.
+    NOGIL_WORK = 65536
+    # Per-decoder cache of short decoded strings (header names and values
+    # such as ":event-type" / "PayloadPart" repeat in every message).
+    CACHE_SLOTS = 32  # the slot index is the top 5 bits of a 64-bit hash
+    CACHE_MAX_LENGTH = 40
+
+cdef struct cached_str:
+    PyObject *obj
+    uint64_t head  # the first and last eight bytes, zero-padded when shorter:
+    uint64_t tail  # for up to 16 bytes they are the whole string
+    uint8_t length
+    char middle[CACHE_MAX_LENGTH - 16]
+
+cdef dict _TYPE_NAMES = {FSMR_TYPE_BYTE_ARRAY: "byte array", FSMR_TYPE_STRING: "string"}
+
+fsmr_crc32_init()
+
+
+def crc32(data, value=0):
+    """CRC-32 of ``data`` continuing from ``value``, exactly as ``zlib.crc32``.
+
+    >>> import fastsmr
+    >>> hex(fastsmr.crc32(b"123456789"))
+    '0xcbf43926'
+    """
+    cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
+    cdef Py_buffer view
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        if view.len >= NOGIL_WORK:
+            with nogil:
+                crc = fsmr_crc32(crc, view.buf, <size_t>view.len)
+        else:
+            crc = fsmr_crc32(crc, view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+cdef fsmr_crc32_impl _impl_named(str name) except *:
+    cdef int i
+    for i in range(FSMR_CRC32_IMPL_COUNT):
+        if fsmr_crc32_name(<fsmr_crc32_impl>i).decode() == name:
+            if not fsmr_crc32_available(<fsmr_crc32_impl>i):
+                raise ValueError(f"CRC-32 implementation {name!r} is not available on this CPU")
+            return <fsmr_crc32_impl>i
+    raise ValueError(f"unknown CRC-32 implementation {name!r}")
+
+
+def _crc32_impls():
+    """Names of the CRC-32 implementations this CPU can run, slowest first."""
+    return [
+        fsmr_crc32_name(<fsmr_crc32_impl>i).decode()
+        for i in range(FSMR_CRC32_IMPL_COUNT)
+        if fsmr_crc32_available(<fsmr_crc32_impl>i)
+    ]
+
+
+def _crc32_impl():
+    """Name of the implementation ``crc32`` and the decoder use."""
+    return fsmr_crc32_name(fsmr_crc32_active()).decode()
+
+
+def _set_crc32_impl(str name):
+    """Force one implementation (tests and benchmarks; not thread-safe)."""
+    fsmr_crc32_set_impl(_impl_named(name))
+
+
+def _crc32_using(str name, data, value=0):
+    """``crc32`` through the named implementation."""
+    cdef fsmr_crc32_impl impl = _impl_named(name)
+    cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
+    cdef Py_buffer view
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        crc = fsmr_crc32_using(impl, crc, view.buf, <size_t>view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return crc
+
+
+# A Message only refers to a dict of str/int/bytes/bool and to bytes, so it
+# cannot be part of a reference cycle unless a caller puts one in its
+# headers; leaving it out of the cycle collector makes decoding many small
+# messages twice as fast.
+@cython.no_gc
+@cython.freelist(256)
+@cython.final
+cdef class Message:
+    """One decoded event-stream message.
+
+    ``headers`` maps names to values typed as botocore types them (bool, int,
+    bytes, str); ``payload`` is bytes.
+    """
+
+    cdef readonly dict headers
+    cdef readonly bytes payload
+    cdef readonly uint32_t prelude_crc
+    cdef readonly uint32_t crc
+    cdef readonly uint32_t total_length
+
+    def __init__(self, dict headers, bytes payload, uint32_t prelude_crc, uint32_t crc,
+                 uint32_t total_length):
+        self.headers = headers
+        self.payload = payload
+        self.prelude_crc = prelude_crc
+        self.crc = crc
+        self.total_length = total_length
+
+    @property
+    def message_type(self):
+        """The ``:message-type`` header, or None."""
+        return self.headers.get(":message-type")
+
+    @property
+    def event_type(self):
+        """The ``:event-type`` header, or None."""
+        return self.headers.get(":event-type")
+
+    def __eq__(self, other):
+        if type(other) is not Message:
+            return NotImplemented
+        cdef Message o = <Message>other
+        return (
+            self.total_length == o.total_length
+            and self.crc == o.crc
+            and self.prelude_crc == o.prelude_crc
+            and self.payload == o.payload
+            and self.headers == o.headers
+        )
+
+    __hash__ = None
+
+    def __repr__(self):
+        return message_repr(self)
+
+    def __reduce__(self):
+        return (Message, (self.headers, self.payload, self.prelude_crc, self.crc, self.total_length))
+
+
+cdef object _framing_error(fsmr_error *err):
+    cdef uint64_t offset = err.offset
+    if err.code == FSMR_ERR_PRELUDE_CRC:
+        return ChecksumMismatch("prelude", err.expected, err.found, offset)
+    if err.code == FSMR_ERR_MESSAGE_CRC:
+        return ChecksumMismatch("message", err.expected, err.found, offset)
+    if err.code == FSMR_ERR_MESSAGE_LENGTH:
+        return InvalidMessageLength(err.found, err.extra, offset)
+    if err.code == FSMR_ERR_HEADERS_LENGTH:
+        return InvalidHeadersLength(err.found, err.expected, offset)
+    if err.code == FSMR_ERR_PAYLOAD_LENGTH:
+        return InvalidPayloadLength(err.found, err.expected, offset)
+    if err.code == FSMR_ERR_NO_MEMORY:
+        return MemoryError(f"cannot buffer a header block of {err.found} bytes")
+    return DecodeError(f"decoder error {<int>err.code}", offset)
+
+
+cdef str _header_problem(fsmr_error *err, fsmr_header *h, str name):
+    cdef int kind = h.type
+    if err.code == FSMR_ERR_HEADER_NO_TYPE:
+        return f"header {name!r} has no value type byte"
+    if err.code == FSMR_ERR_HEADER_TYPE:
+        return f"header {name!r} has unknown value type {kind}"
+    if err.code == FSMR_ERR_HEADER_NO_LENGTH:
+        return f"{_TYPE_NAMES[kind]} header {name!r} has no room for its length"
+    if kind == FSMR_TYPE_BYTE_ARRAY or kind == FSMR_TYPE_STRING:
+        return (
+            f"{_TYPE_NAMES[kind]} header {name!r} of {err.expected} bytes runs past "
+            f"the header block ({err.found} bytes left)"
+        )
+    if kind == FSMR_TYPE_UUID:
+        return f"uuid header {name!r} needs 16 bytes, {err.found} left"
+    return f"header {name!r} of type {kind} needs {err.expected} bytes, {err.found} left"
+
+
+@cython.final
+cdef class Decoder:
+    """Incremental event-stream decoder.
+
+    Feed it chunks as they arrive; each call returns the messages the chunk
+    completed. ``close()`` checks that the stream did not end mid-message.
+
+    >>> import fastsmr
+    >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
+    >>> d = fastsmr.Decoder()
+    >>> d.feed(wire[:7]), d.buffered
+    ([], 7)
+    >>> [m.payload for m in d.feed(wire[7:])]
+    [b'hello']
+    >>> d.close()
+    """
+
+    cdef fsmr_decoder _dec
+    cdef bytes _payload  # the payload of the message being assembled
+    cdef object _error
+    cdef bint _busy
+    cdef cached_str _strings[CACHE_SLOTS]
+
+    def __cinit__(self):
+        fsmr_decoder_init(&self._dec, 0, 0)
+        memset(self._strings, 0, sizeof(self._strings))
+
+    def __init__(self, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
+                 max_headers_length=DEFAULT_MAX_HEADERS_LENGTH):
+        fsmr_decoder_free(&self._dec)
+        fsmr_decoder_init(
+            &self._dec,
+            check_limit("max_headers_length", max_headers_length),
+            check_limit("max_payload_length", max_payload_length),
+        )
+        self._payload = None
+        self._error = None
+
+    def __dealloc__(self):
+        cdef int i
+        fsmr_decoder_free(&self._dec)
+        for i in range(CACHE_SLOTS):
+            Py_XDECREF(self._strings[i].obj)
+
+    @property
+    def buffered(self):
+        """Bytes held for a message that is not complete yet."""
+        return self._dec.have
+
+    cdef str _string(self, const uint8_t *p, Py_ssize_t n):
+        cdef cached_str *slot
+        cdef str s
+        cdef uint64_t head = 0, tail = 0
+        if n > CACHE_MAX_LENGTH:
+            return PyUnicode_DecodeUTF8(<const char *>p, n, NULL)
+        if n >= 8:
+            memcpy(&head, p, 8)
+            memcpy(&tail, p + n - 8, 8)
+        else:
+            memcpy(&head, p, n)
+        # Hash the first and last eight bytes: enough to tell apart the few
+        # distinct names and values a stream repeats.
+        slot = &self._strings[
+            ((head ^ (tail * 0x9E3779B97F4A7C15ULL) ^ <uint64_t>n) * 0xC2B2AE3D27D4EB4FULL) >> 59
+        ]
+        if (
+            slot.obj != NULL and slot.length == n and slot.head == head and slot.tail == tail
+            and (n <= 16 or memcmp(slot.middle, p + 8, n - 16) == 0)
+        ):
+            return <str>slot.obj
+        s = PyUnicode_DecodeUTF8(<const char *>p, n, NULL)
+        Py_INCREF(s)
+        Py_XDECREF(slot.obj)
+        slot.obj = <PyObject *>s
+        slot.length = <uint8_t>n
+        slot.head = head
+        slot.tail = tail
+        if n > 16:
+            memcpy(slot.middle, p + 8, n - 16)
+        return s
+
+    cdef dict _headers(self, const uint8_t *block, uint32_t length, uint64_t base):
+        cdef dict headers = {}
+        cdef uint32_t pos = 0
+        cdef fsmr_header h
+        cdef fsmr_error err
+        cdef fsmr_error_code code
+        cdef str name
+        cdef object value
+        cdef bint in_name = True
+        cdef Py_ssize_t count
+        while pos < length:
+            code = fsmr_next_header(block, length, &pos, &h, &err)
+            if code == FSMR_ERR_HEADER_NAME:
+                raise InvalidHeader(
+                    f"name of {err.expected} bytes runs past the header block "
+                    f"({err.found} bytes left)",
+                    base + h.offset,
+                )
+            try:
+                in_name = True
+                name = self._string(h.name, h.name_length)
+                in_name = False
+                if code != FSMR_OK:
+                    if code == FSMR_ERR_HEADER_VALUE and name in headers and (
+                        h.type == FSMR_TYPE_BYTE_ARRAY or h.type == FSMR_TYPE_STRING
+                        or h.type == FSMR_TYPE_UUID
+                    ):
+                        # botocore reads such a value short and then finds the
+                        # duplicate: report it as it would.
+                        raise DuplicateHeader(name, base + h.offset)
+                    raise InvalidHeader(_header_problem(&err, &h, name), base + h.offset)
+                if h.type == FSMR_TYPE_STRING:
+                    value = self._string(h.value, h.value_length)
+                elif h.type == FSMR_TYPE_TRUE:
+                    value = True
+                elif h.type == FSMR_TYPE_FALSE:
+                    value = False
+                elif h.type == FSMR_TYPE_BYTE_ARRAY or h.type == FSMR_TYPE_UUID:
+                    value = PyBytes_FromStringAndSize(<const char *>h.value, h.value_length)
+                else:
+                    value = h.integer
+            except UnicodeDecodeError as exc:
+                if in_name:
+                    raise InvalidHeader(
+                        f"name is not valid UTF-8 ({exc.reason})", base + h.offset
+                    ) from None
+                raise InvalidHeader(
+                    f"string header {name!r} is not valid UTF-8 ({exc.reason})", base + h.offset
+                ) from None
+            # One hash lookup instead of two: a duplicate leaves the size as is.
+            count = PyDict_Size(headers)
+            PyDict_SetDefault(headers, name, value)
+            if PyDict_Size(headers) == count:
+                raise DuplicateHeader(name, base + h.offset)
+        return headers
+
+    cdef Message _message(self, fsmr_message *m):
+        cdef Message msg = Message.__new__(Message)
+        msg.headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+        if m.payload_length == 0:
+            msg.payload = b""
+        elif m.payload_in_dst:
+            msg.payload = self._payload
+            self._payload = None
+        else:
+            msg.payload = PyBytes_FromStringAndSize(<const char *>m.payload, m.payload_length)
+        msg.prelude_crc = m.prelude_crc
+        msg.crc = m.crc
+        msg.total_length = m.total_length
+        return msg
+
+    cdef int _run(self, const uint8_t *data, size_t size, list out) except -1:
+        cdef size_t used = 0
+        cdef fsmr_status status
+        cdef fsmr_message m
+        cdef fsmr_error err
+        while True:
+            if fsmr_decoder_next_work(&self._dec, data, size) >= NOGIL_WORK:
+                with nogil:
+                    status = fsmr_decoder_next(&self._dec, data, size, &used, &m, &err)
+            else:
+                status = fsmr_decoder_next(&self._dec, data, size, &used, &m, &err)
+            data += used
+            size -= used
+            if status == FSMR_MESSAGE:
+                out.append(self._message(&m))
+            elif status == FSMR_NEED_INPUT:
+                return 0
+            elif status == FSMR_PAYLOAD_BUFFER:
+                self._payload = PyBytes_FromStringAndSize(NULL, m.payload_length)
+                self._dec.payload_dst = <uint8_t *>PyBytes_AS_STRING(self._payload)
+            else:
+                raise _framing_error(&err)
+
+    def feed(self, data):
+        """Add a chunk (any bytes-like object) and return the messages it completed.
+
+        If a chunk completes some messages and then hits bad bytes, those
+        messages are returned and the error is raised by the next call.
+        """
+        cdef Py_buffer view
+        cdef list out = []
+        if self._error is not None:
+            raise self._error
+        if self._busy:
+            raise RuntimeError(
+                "Decoder.feed() was called while another call was feeding the same "
+                "Decoder; use one Decoder per stream"
+            )
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        self._busy = True
+        try:
+            self._run(<const uint8_t *>view.buf, <size_t>view.len, out)
+        except DecodeError as exc:
+            self._error = exc
+            self._payload = None
+            if not out:
+                raise
+        finally:
+            self._busy = False
+            PyBuffer_Release(&view)
+        return out
+
+    def close(self):
+        """Declare the end of the stream.
+
+        Raises the pending error, if any, or ``TruncatedStreamError`` if bytes
+        of an incomplete message are still buffered.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._dec.have:
+            self._error = TruncatedStreamError(self._dec.have, self._dec.offset)
+            raise self._error
+
+
+def decode(data, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
+           max_headers_length=DEFAULT_MAX_HEADERS_LENGTH):
+    """Decode a whole buffer; a trailing partial message raises.
+
+    >>> import fastsmr
+    >>> wire = fastsmr.encode({"n": 1}) + fastsmr.encode({"n": 2})
+    >>> [m.headers["n"] for m in fastsmr.decode(wire)]
+    [1, 2]
+    """
+    cdef Decoder decoder = Decoder(
+        max_payload_length=max_payload_length, max_headers_length=max_headers_length
+    )
+    messages = decoder.feed(data)
+    decoder.close()
+    return messages
