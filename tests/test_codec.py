@@ -121,6 +121,18 @@ def test_message_pickles(backend):
     assert pickle.loads(pickle.dumps(message)) == message
 
 
+def test_messages_sharing_a_header_block_do_not_share_mutations(backend):
+    first, second = backend.decode(fastsmr.encode(SAGEMAKER_HEADERS, b"1") + fastsmr.encode(SAGEMAKER_HEADERS, b"2"))
+    assert first.headers is first.headers
+    first.headers[":event-type"] = "Changed"
+    first.headers["extra"] = 1
+    assert first.event_type == "Changed"
+    assert second.headers == SAGEMAKER_HEADERS and second.event_type == "PayloadPart"
+    (third,) = backend.decode(fastsmr.encode(SAGEMAKER_HEADERS, b"3"))
+    assert third.headers == SAGEMAKER_HEADERS
+    assert first != second
+
+
 def test_message_constructor(backend):
     message = backend.Message({"k": "v"}, b"p", 1, 2, 3)
     assert (message.headers, message.payload, message.prelude_crc, message.crc, message.total_length) == (

@@ -71,7 +71,10 @@ class Message:
     bytes, str); ``payload`` is bytes.
     """
 
-    __slots__ = ("headers", "payload", "prelude_crc", "crc", "total_length")
+    # Messages with the same header block share one parsed dict (_shared);
+    # a message gets a copy of its own (_own) only when .headers is asked
+    # for, so code that reads event_type and payload allocates no dict.
+    __slots__ = ("_shared", "_own", "payload", "prelude_crc", "crc", "total_length")
 
     def __init__(
         self,
@@ -81,21 +84,31 @@ class Message:
         crc: int,
         total_length: int,
     ) -> None:
-        self.headers = headers
+        self._shared = self._own = headers
         self.payload = payload
         self.prelude_crc = prelude_crc
         self.crc = crc
         self.total_length = total_length
 
     @property
+    def headers(self) -> Dict[str, Any]:
+        """The headers, typed as botocore types them (bool, int, bytes, str)."""
+        if self._own is None:
+            self._own = self._shared.copy()
+        return self._own
+
+    @property
     def message_type(self) -> Any:
         """The ``:message-type`` header, or None."""
-        return self.headers.get(":message-type")
+        return (self._shared if self._own is None else self._own).get(":message-type")
 
     @property
     def event_type(self) -> Any:
         """The ``:event-type`` header, or None."""
-        return self.headers.get(":event-type")
+        return (self._shared if self._own is None else self._own).get(":event-type")
+
+    def __reduce__(self):
+        return (Message, (self.headers, self.payload, self.prelude_crc, self.crc, self.total_length))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Message:
@@ -105,7 +118,8 @@ class Message:
             and self.crc == other.crc
             and self.prelude_crc == other.prelude_crc
             and self.payload == other.payload
-            and self.headers == other.headers
+            and (self._shared if self._own is None else self._own)
+            == (other._shared if other._own is None else other._own)
         )
 
     __hash__ = None  # type: ignore[assignment]  # headers is a dict
@@ -215,7 +229,9 @@ class Decoder:
     >>> d.close()
     """
 
-    __slots__ = ("_buf", "_total", "_offset", "_max_payload", "_max_headers", "_error")
+    __slots__ = (
+        "_pieces", "_have", "_total", "_offset", "_max_payload", "_max_headers", "_error", "_blocks",
+    )
 
     def __init__(
         self,
@@ -225,41 +241,49 @@ class Decoder:
     ) -> None:
         self._max_payload = check_limit("max_payload_length", max_payload_length)
         self._max_headers = check_limit("max_headers_length", max_headers_length)
-        self._buf = bytearray()  # the incomplete message, if any
+        # The incomplete message: read-only views of the (immutable) chunks
+        # that hold it, so nothing is copied until it is complete.
+        self._pieces: List[memoryview] = []
+        self._have = 0
         self._total = 0  # its total_length once its prelude was validated
-        self._offset = 0  # stream offset of _buf[0]
+        self._offset = 0  # stream offset of the next message
         self._error: DecodeError | None = None
+        # Header blocks already parsed: a stream repeats the same few.
+        self._blocks: Dict[bytes, Dict[str, Any]] = {}
 
     @property
     def buffered(self) -> int:
         """Bytes held for a message that is not complete yet."""
-        return len(self._buf)
+        return self._have
 
-    def _prelude(self, data: Any, pos: int, offset: int) -> int:
+    def _prelude_error(self, total: int, headers_length: int, offset: int) -> DecodeError:
+        if headers_length > self._max_headers:
+            return InvalidHeadersLength(headers_length, self._max_headers, offset)
+        if total - headers_length - 16 > self._max_payload:
+            return InvalidPayloadLength(total - headers_length - 16, self._max_payload, offset)
+        return InvalidMessageLength(total, headers_length, offset)
+
+    def _check_prelude(self, data: Any, pos: int, offset: int) -> int:
         total, headers_length, prelude_crc = _PRELUDE(data, pos)
         computed = _crc32(data[pos : pos + 8])
         if computed != prelude_crc:
             raise ChecksumMismatch("prelude", prelude_crc, computed, offset)
-        if headers_length > self._max_headers:
-            raise InvalidHeadersLength(headers_length, self._max_headers, offset)
-        payload_length = total - headers_length - 16
-        if payload_length > self._max_payload:
-            raise InvalidPayloadLength(payload_length, self._max_payload, offset)
-        if total < 16 or payload_length < 0:
-            raise InvalidMessageLength(total, headers_length, offset)
+        if headers_length > self._max_headers or not (
+            0 <= total - headers_length - 16 <= self._max_payload
+        ):
+            raise self._prelude_error(total, headers_length, offset)
         return total
 
-    @staticmethod
-    def _message(data: bytes, view: memoryview, pos: int, total: int, offset: int) -> Message:
-        _, headers_length, prelude_crc = _PRELUDE(data, pos)
-        end = pos + total - 4
-        expected = _UINT32(data, end)[0]
-        computed = _crc32(view[pos + 8 : end], prelude_crc)
-        if computed != expected:
-            raise ChecksumMismatch("message", expected, computed, offset)
-        headers_end = pos + 12 + headers_length
-        headers = _parse_headers(data, pos + 12, headers_end, offset - pos)
-        return Message(headers, data[headers_end:end], prelude_crc, expected, total)
+    def _headers(self, data: bytes, start: int, end: int, base: int) -> Dict[str, Any]:
+        """The parsed header block, shared with earlier messages that had it."""
+        block = data[start:end]
+        headers = self._blocks.get(block)
+        if headers is None:
+            headers = _parse_headers(data, start, end, base)
+            if len(self._blocks) >= 64:
+                self._blocks.clear()
+            self._blocks[block] = headers
+        return headers
 
     def feed(self, data: Any) -> List[Message]:
         """Add a chunk (any bytes-like object) and return the messages it completed.
@@ -279,39 +303,87 @@ class Decoder:
         return out
 
     def _feed(self, data: bytes, out: List[Message]) -> None:
-        pos = 0
         size = len(data)
-        buf = self._buf
-        if buf:
-            # Complete the pending message with just the bytes it still needs.
-            if not self._total:
-                pos = min(12 - len(buf), size)
-                buf += data[:pos]
-                if len(buf) < 12:
-                    return
-                self._total = self._prelude(buf, 0, self._offset)
-            take = min(self._total - len(buf), size - pos)
-            buf += data[pos : pos + take]
-            pos += take
-            if len(buf) < self._total:
-                return
-            whole = bytes(buf)
-            out.append(self._message(whole, memoryview(whole), 0, self._total, self._offset))
-            self._offset += self._total
-            self._total = 0
-            buf.clear()
         view = memoryview(data)
+        pos = self._assemble(view, out) if self._have else 0
+        if self._have:
+            return
+        # Whole messages inside the chunk: decoded in place.
         base = self._offset - pos  # stream offset of data[0]
+        max_headers = self._max_headers
+        max_payload = self._max_payload
+        append = out.append
+        new = object.__new__
         while size - pos >= 12:
-            total = self._prelude(data, pos, base + pos)
+            total, headers_length, prelude_crc = _PRELUDE(data, pos)
+            if (
+                _crc32(view[pos : pos + 8]) != prelude_crc
+                or headers_length > max_headers
+                or not 0 <= total - headers_length - 16 <= max_payload
+            ):
+                self._check_prelude(data, pos, base + pos)  # raises the right error
             if size - pos < total:
-                self._total = total
                 break
-            out.append(self._message(data, view, pos, total, base + pos))
+            end = pos + total - 4
+            expected = _UINT32(data, end)[0]
+            computed = _crc32(view[pos + 8 : end], prelude_crc)
+            if computed != expected:
+                raise ChecksumMismatch("message", expected, computed, base + pos)
+            headers_end = pos + 12 + headers_length
+            message = new(Message)
+            if headers_length:
+                message._shared = self._headers(data, pos + 12, headers_end, base)
+                message._own = None
+            else:
+                message._shared = message._own = {}
+            message.payload = data[headers_end:end]
+            message.prelude_crc = prelude_crc
+            message.crc = expected
+            message.total_length = total
+            append(message)
             pos += total
         self._offset = base + pos
         if pos < size:
-            buf += data[pos:]
+            self._assemble(view[pos:], out)
+
+    def _assemble(self, view: memoryview, out: List[Message]) -> int:
+        """Add the start of view to the incomplete message; return bytes used."""
+        size = len(view)
+        used = 0
+        if not self._total:
+            used = min(12 - self._have, size)
+            self._pieces.append(view[:used])
+            self._have += used
+            if self._have < 12:
+                return used
+            self._total = self._check_prelude(b"".join(self._pieces), 0, self._offset)
+        take = min(self._total - self._have, size - used)
+        self._pieces.append(view[used : used + take])
+        self._have += take
+        used += take
+        if self._have == self._total:
+            out.append(self._complete())
+        return used
+
+    def _complete(self) -> Message:
+        pieces, total, offset = self._pieces, self._total, self._offset
+        self._pieces = []
+        self._have = self._total = 0
+        self._offset += total
+        head = _take(pieces, 0, 12)
+        _, headers_length, prelude_crc = _PRELUDE(head, 0)
+        headers_end = 12 + headers_length
+        block = _take(pieces, 12, headers_end)
+        payload = _take(pieces, headers_end, total - 4)
+        expected = _UINT32(_take(pieces, total - 4, total), 0)[0]
+        computed = _crc32(payload, _crc32(block, _crc32(head[8:], prelude_crc)))
+        if computed != expected:
+            raise ChecksumMismatch("message", expected, computed, offset)
+        message = Message({}, payload, prelude_crc, expected, total)
+        if headers_length:
+            message._shared = self._headers(block, 0, headers_length, offset + 12)
+            message._own = None
+        return message
 
     def close(self) -> None:
         """Declare the end of the stream.
@@ -321,9 +393,23 @@ class Decoder:
         """
         if self._error is not None:
             raise self._error
-        if self._buf:
-            self._error = TruncatedStreamError(len(self._buf), self._offset)
+        if self._have:
+            self._error = TruncatedStreamError(self._have, self._offset)
             raise self._error
+
+
+def _take(pieces: List[memoryview], start: int, end: int) -> bytes:
+    """Bytes start:end of the concatenation of pieces, copied once."""
+    parts = []
+    at = 0
+    for piece in pieces:
+        size = len(piece)
+        if at + size > start and at < end:
+            parts.append(piece[max(start - at, 0) : end - at])
+        at += size
+        if at >= end:
+            break
+    return b"".join(parts)
 
 
 def decode(

@@ -1,4 +1,18 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: freethreading_compatible=True
+#
+# Free-threading (the directive above declares Py_MOD_GIL_NOT_USED): every
+# piece of mutable state is per Decoder or written only before threads start.
+# * A Decoder's C state, its payload buffer, its pending error and its string
+#   cache are touched only between _enter() and _leave(), which let one call
+#   at a time in (a critical section guards the busy flag on free-threaded
+#   builds); a second thread gets a RuntimeError, never shared writes.
+# * Message objects are immutable once built and their fields are only read.
+# * Module globals: _TYPE_NAMES is a dict that is only read. The C core's CRC
+#   dispatch (csrc/crc32.c) is chosen by fsmr_crc32_init() at import, below,
+#   and changed afterwards only by _set_crc32_impl, a test-only setter
+#   documented as not thread-safe. Cython turns off its type freelists on
+#   free-threaded builds.
 """The C backend: a thin binding of csrc/ with the API of ``_pure``.
 
 The C core finds and validates frames; this layer turns header values into
@@ -8,7 +22,7 @@ the Python objects botocore would produce and owns every Python object.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from cpython.dict cimport PyDict_SetDefault, PyDict_Size
+from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -38,6 +52,9 @@ __all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode"]
 
 BACKEND = "c"
 
+cdef extern from "Python.h":
+    Py_ssize_t PyDict_GET_SIZE(dict d)
+
 cdef enum:
     # Checksumming at least this many bytes is worth releasing the GIL for.
     NOGIL_WORK = 65536
@@ -45,6 +62,14 @@ cdef enum:
     # such as ":event-type" / "PayloadPart" repeat in every message).
     CACHE_SLOTS = 32  # the slot index is the top 5 bits of a 64-bit hash
     CACHE_MAX_LENGTH = 40
+    # Per-decoder cache of whole header blocks: a stream repeats a few.
+    BLOCK_SLOTS = 4
+    BLOCK_MAX_LENGTH = 256
+
+cdef struct cached_block:
+    PyObject *headers  # the parsed dict, shared by the messages that carry this block
+    uint32_t length
+    uint8_t data[BLOCK_MAX_LENGTH]
 
 cdef struct cached_str:
     PyObject *obj
@@ -135,7 +160,11 @@ cdef class Message:
     bytes, str); ``payload`` is bytes.
     """
 
-    cdef readonly dict headers
+    # Messages with the same header block share one parsed dict (_shared);
+    # a message gets a copy of its own (_own) only when .headers is asked
+    # for, so code that reads event_type and payload allocates no dict.
+    cdef dict _shared
+    cdef dict _own
     cdef readonly bytes payload
     cdef readonly uint32_t prelude_crc
     cdef readonly uint32_t crc
@@ -143,21 +172,31 @@ cdef class Message:
 
     def __init__(self, dict headers, bytes payload, uint32_t prelude_crc, uint32_t crc,
                  uint32_t total_length):
-        self.headers = headers
+        self._shared = self._own = headers
         self.payload = payload
         self.prelude_crc = prelude_crc
         self.crc = crc
         self.total_length = total_length
 
     @property
+    def headers(self):
+        """The headers, typed as botocore types them (bool, int, bytes, str)."""
+        if self._own is None:
+            self._own = PyDict_Copy(self._shared)
+        return self._own
+
+    cdef inline dict _current(self):
+        return self._own if self._own is not None else self._shared
+
+    @property
     def message_type(self):
         """The ``:message-type`` header, or None."""
-        return self.headers.get(":message-type")
+        return self._current().get(":message-type")
 
     @property
     def event_type(self):
         """The ``:event-type`` header, or None."""
-        return self.headers.get(":event-type")
+        return self._current().get(":event-type")
 
     def __eq__(self, other):
         if type(other) is not Message:
@@ -168,7 +207,7 @@ cdef class Message:
             and self.crc == o.crc
             and self.prelude_crc == o.prelude_crc
             and self.payload == o.payload
-            and self.headers == o.headers
+            and self._current() == o._current()
         )
 
     __hash__ = None
@@ -177,7 +216,7 @@ cdef class Message:
         return message_repr(self)
 
     def __reduce__(self):
-        return (Message, (self.headers, self.payload, self.prelude_crc, self.crc, self.total_length))
+        return (Message, (self._current(), self.payload, self.prelude_crc, self.crc, self.total_length))
 
 
 cdef object _framing_error(fsmr_error *err):
@@ -237,27 +276,57 @@ cdef class Decoder:
     cdef object _error
     cdef bint _busy
     cdef cached_str _strings[CACHE_SLOTS]
+    cdef cached_block _blocks[BLOCK_SLOTS]
+    cdef unsigned int _next_block
 
     def __cinit__(self):
         fsmr_decoder_init(&self._dec, 0, 0)
         memset(self._strings, 0, sizeof(self._strings))
+        memset(self._blocks, 0, sizeof(self._blocks))
 
     def __init__(self, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
                  max_headers_length=DEFAULT_MAX_HEADERS_LENGTH):
-        fsmr_decoder_free(&self._dec)
-        fsmr_decoder_init(
-            &self._dec,
-            check_limit("max_headers_length", max_headers_length),
-            check_limit("max_payload_length", max_payload_length),
-        )
-        self._payload = None
-        self._error = None
+        cdef uint32_t max_headers = check_limit("max_headers_length", max_headers_length)
+        cdef uint32_t max_payload = check_limit("max_payload_length", max_payload_length)
+        # A second __init__ frees the header buffer and the payload being
+        # assembled: never while a feed() in another thread writes into them.
+        self._enter("__init__")
+        try:
+            fsmr_decoder_free(&self._dec)
+            fsmr_decoder_init(&self._dec, max_headers, max_payload)
+            self._payload = None
+            self._error = None
+        finally:
+            self._leave()
+
+    cdef int _enter(self, str what) except -1:
+        # Claims the decoder for one call. The test and the set must be one
+        # step: with a GIL they are (nothing between them can switch
+        # threads); on a free-threaded build the per-object critical section
+        # makes them so, and it is held only for these two lines, never
+        # across the GIL-free checksum.
+        cdef bint was_busy
+        with cython.critical_section(self):
+            was_busy = self._busy
+            self._busy = True
+        if was_busy:
+            raise RuntimeError(
+                f"Decoder.{what}() was called while another thread was using the same "
+                "Decoder; use one Decoder per stream"
+            )
+        return 0
+
+    cdef void _leave(self) noexcept:
+        with cython.critical_section(self):
+            self._busy = False
 
     def __dealloc__(self):
         cdef int i
         fsmr_decoder_free(&self._dec)
         for i in range(CACHE_SLOTS):
             Py_XDECREF(self._strings[i].obj)
+        for i in range(BLOCK_SLOTS):
+            Py_XDECREF(self._blocks[i].headers)
 
     @property
     def buffered(self):
@@ -301,32 +370,21 @@ cdef class Decoder:
         cdef uint32_t pos = 0
         cdef fsmr_header h
         cdef fsmr_error err
-        cdef fsmr_error_code code
-        cdef str name
+        cdef fsmr_error_code code = FSMR_OK
+        cdef str name = None
         cdef object value
         cdef bint in_name = True
         cdef Py_ssize_t count
-        while pos < length:
-            code = fsmr_next_header(block, length, &pos, &h, &err)
-            if code == FSMR_ERR_HEADER_NAME:
-                raise InvalidHeader(
-                    f"name of {err.expected} bytes runs past the header block "
-                    f"({err.found} bytes left)",
-                    base + h.offset,
-                )
-            try:
+        try:
+            while pos < length:
+                code = fsmr_next_header(block, length, &pos, &h, &err)
+                if code == FSMR_ERR_HEADER_NAME:
+                    break
                 in_name = True
                 name = self._string(h.name, h.name_length)
                 in_name = False
                 if code != FSMR_OK:
-                    if code == FSMR_ERR_HEADER_VALUE and name in headers and (
-                        h.type == FSMR_TYPE_BYTE_ARRAY or h.type == FSMR_TYPE_STRING
-                        or h.type == FSMR_TYPE_UUID
-                    ):
-                        # botocore reads such a value short and then finds the
-                        # duplicate: report it as it would.
-                        raise DuplicateHeader(name, base + h.offset)
-                    raise InvalidHeader(_header_problem(&err, &h, name), base + h.offset)
+                    break
                 if h.type == FSMR_TYPE_STRING:
                     value = self._string(h.value, h.value_length)
                 elif h.type == FSMR_TYPE_TRUE:
@@ -337,24 +395,58 @@ cdef class Decoder:
                     value = PyBytes_FromStringAndSize(<const char *>h.value, h.value_length)
                 else:
                     value = h.integer
-            except UnicodeDecodeError as exc:
-                if in_name:
-                    raise InvalidHeader(
-                        f"name is not valid UTF-8 ({exc.reason})", base + h.offset
-                    ) from None
-                raise InvalidHeader(
-                    f"string header {name!r} is not valid UTF-8 ({exc.reason})", base + h.offset
-                ) from None
-            # One hash lookup instead of two: a duplicate leaves the size as is.
-            count = PyDict_Size(headers)
-            PyDict_SetDefault(headers, name, value)
-            if PyDict_Size(headers) == count:
+                # One hash lookup instead of two: a duplicate leaves the size as is.
+                count = PyDict_GET_SIZE(headers)
+                PyDict_SetDefault(headers, name, value)
+                if PyDict_GET_SIZE(headers) == count:
+                    raise DuplicateHeader(name, base + h.offset)
+        except UnicodeDecodeError as exc:
+            if in_name:
+                raise InvalidHeader(f"name is not valid UTF-8 ({exc.reason})", base + h.offset) from None
+            raise InvalidHeader(
+                f"string header {name!r} is not valid UTF-8 ({exc.reason})", base + h.offset
+            ) from None
+        if code == FSMR_ERR_HEADER_NAME:
+            raise InvalidHeader(
+                f"name of {err.expected} bytes runs past the header block ({err.found} bytes left)",
+                base + h.offset,
+            )
+        if code != FSMR_OK:
+            if code == FSMR_ERR_HEADER_VALUE and name in headers and (
+                h.type == FSMR_TYPE_BYTE_ARRAY or h.type == FSMR_TYPE_STRING or h.type == FSMR_TYPE_UUID
+            ):
+                # botocore reads such a value short and then finds the
+                # duplicate: report it as it would.
                 raise DuplicateHeader(name, base + h.offset)
+            raise InvalidHeader(_header_problem(&err, &h, name), base + h.offset)
         return headers
 
     cdef Message _message(self, fsmr_message *m):
         cdef Message msg = Message.__new__(Message)
-        msg.headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+        cdef cached_block *slot
+        cdef dict headers
+        cdef int i
+        for i in range(BLOCK_SLOTS):
+            slot = &self._blocks[i]
+            if (
+                slot.headers != NULL and slot.length == m.headers_length
+                and memcmp(slot.data, m.headers, m.headers_length) == 0
+            ):
+                msg._shared = <dict>slot.headers
+                break
+        else:
+            headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+            if m.headers_length <= BLOCK_MAX_LENGTH:
+                slot = &self._blocks[self._next_block]
+                self._next_block = (self._next_block + 1) % BLOCK_SLOTS
+                Py_INCREF(headers)
+                Py_XDECREF(slot.headers)
+                slot.headers = <PyObject *>headers
+                slot.length = m.headers_length
+                memcpy(slot.data, m.headers, m.headers_length)
+                msg._shared = headers
+            else:
+                msg._shared = msg._own = headers
         if m.payload_length == 0:
             msg.payload = b""
         elif m.payload_in_dst:
@@ -398,25 +490,31 @@ cdef class Decoder:
         """
         cdef Py_buffer view
         cdef list out = []
-        if self._error is not None:
-            raise self._error
-        if self._busy:
-            raise RuntimeError(
-                "Decoder.feed() was called while another call was feeding the same "
-                "Decoder; use one Decoder per stream"
-            )
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        self._busy = True
+        self._enter("feed")
         try:
-            self._run(<const uint8_t *>view.buf, <size_t>view.len, out)
-        except DecodeError as exc:
-            self._error = exc
-            self._payload = None
-            if not out:
-                raise
+            if self._error is not None:
+                # Without the reset, every re-raise would prepend to the same
+                # traceback: a caller that keeps feeding a failed decoder
+                # would grow it without bound.
+                raise self._error.with_traceback(None)
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            try:
+                self._run(<const uint8_t *>view.buf, <size_t>view.len, out)
+            except BaseException as exc:
+                # Whatever escapes _run (a DecodeError, or a MemoryError from
+                # the C decoder or from building a message) leaves the C
+                # decoder mid-message or unusable and some of the chunk
+                # consumed: the stream cannot go on, so every later call
+                # re-raises. Feeding on after a failed header-block
+                # allocation would otherwise write through a NULL buffer.
+                self._error = exc
+                self._payload = None
+                if not out or not isinstance(exc, DecodeError):
+                    raise
+            finally:
+                PyBuffer_Release(&view)
         finally:
-            self._busy = False
-            PyBuffer_Release(&view)
+            self._leave()
         return out
 
     def close(self):
@@ -425,11 +523,15 @@ cdef class Decoder:
         Raises the pending error, if any, or ``TruncatedStreamError`` if bytes
         of an incomplete message are still buffered.
         """
-        if self._error is not None:
-            raise self._error
-        if self._dec.have:
-            self._error = TruncatedStreamError(self._dec.have, self._dec.offset)
-            raise self._error
+        self._enter("close")
+        try:
+            if self._error is not None:
+                raise self._error.with_traceback(None)
+            if self._dec.have:
+                self._error = TruncatedStreamError(self._dec.have, self._dec.offset)
+                raise self._error
+        finally:
+            self._leave()
 
 
 def decode(data, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
