@@ -99,8 +99,22 @@ def _sized(raw: bytes) -> bytes:
     return struct.pack("!H", len(raw)) + raw
 
 
+# Encoded header blocks by (name, type, value) triples: servers and
+# benchmarks send the same few header sets for every message. The type is
+# part of the key because Byte(1), 1 and True are equal as values.
+_BLOCKS: dict = {}
+_BLOCKS_MAX = 256
+
+
 def encode_headers(headers: Mapping[str, Any]) -> bytes:
     """Encode a header block (without prelude) from a mapping."""
+    try:
+        key = tuple((name, type(value), value) for name, value in headers.items())
+        block = _BLOCKS.get(key)
+    except TypeError:  # an unhashable value (bytearray): encode every time
+        key = block = None
+    if block is not None:
+        return block
     out = bytearray()
     for name, value in headers.items():
         raw_name = name.encode("utf-8")
@@ -109,7 +123,12 @@ def encode_headers(headers: Mapping[str, Any]) -> bytes:
         out.append(len(raw_name))
         out += raw_name
         out += _header_value(value)
-    return bytes(out)
+    block = bytes(out)
+    if key is not None:
+        if len(_BLOCKS) >= _BLOCKS_MAX:
+            _BLOCKS.clear()
+        _BLOCKS[key] = block
+    return block
 
 
 def encode(headers: Mapping[str, Any], payload: bytes = b"") -> bytes:
