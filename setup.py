@@ -8,6 +8,7 @@ FASTSMR_DEBUG_BUILD=1 builds it with AddressSanitizer and UBSan.
 
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -51,11 +52,30 @@ class OptionalBuildExt(build_ext):
 
     @staticmethod
     def _give_up(exc):
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = _one_line(exc)
         print(
             f"fastsmr: C extension not built ({reason}); installing the pure-Python backend",
             file=sys.stderr,
         )
+
+
+# A failed compiler run reads "Command '['gcc', ...300 characters...]' returned
+# non-zero exit status 1." (or distutils' "command 'gcc' failed with exit code 1");
+# the program, the status and the source file say it all.
+_FAILED_COMMAND = re.compile(r"[Cc]ommand '\[?'?(?P<program>[^'\s,\]]+).*?(?:exit status|exit code) (?P<status>-?\d+)")
+_SOURCE = re.compile(r"'-c', '(?P<source>[^']+)'")
+
+
+def _one_line(exc):
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    failed = _FAILED_COMMAND.search(lines[-1])
+    if failed:
+        source = _SOURCE.search(lines[-1])
+        compiling = f" compiling {source['source']}" if source else ""
+        return f"{failed['program']} exited with status {failed['status']}{compiling}"
+    return lines[-1] if len(lines[-1]) <= 200 else lines[-1][:197] + "..."
 
 
 def _extensions():
@@ -63,6 +83,14 @@ def _extensions():
     if reason:
         print(f"fastsmr: C extension skipped ({reason}); installing the pure-Python backend", file=sys.stderr)
         return []
+    try:
+        return _cythonized()
+    except Exception as exc:  # noqa: BLE001 - no Cython, missing sources, or a Cython error: go pure
+        OptionalBuildExt._give_up(exc)
+        return []
+
+
+def _cythonized():
     from Cython.Build import cythonize
 
     compile_args, link_args = _compile_args()

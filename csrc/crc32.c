@@ -410,5 +410,10 @@ uint32_t fsmr_crc32(uint32_t crc, const void *buf, size_t len)
 
 uint32_t fsmr_crc32_using(fsmr_crc32_impl impl, uint32_t crc, const void *buf, size_t len)
 {
+    /* Without this, a caller whose first CRC call names the table (always
+       available) would jump through a still-NULL pointer. */
+    if (!active_fn) {
+        fsmr_crc32_init();
+    }
     return ~impl_fns[impl](~crc, (const uint8_t *)buf, len);
 }

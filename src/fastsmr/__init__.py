@@ -25,6 +25,11 @@ from ._errors import (
     InvalidPayloadLength,
     TruncatedStreamError,
 )
+from ._dropin import install, is_installed, payload_parts, uninstall, wrap
+from ._lines import lines
+from ._sse import SSEEvent, sse_events
+from ._text import ModelServerError, TextStreamError, text_stream
+from ._warnings import BotocoreCompatibilityWarning, FastsmrWarning
 
 __version__ = "0.1.0"
 
@@ -46,22 +51,35 @@ decode = _impl.decode
 
 __all__ = [
     "BACKEND",
+    "BotocoreCompatibilityWarning",
     "Byte",
     "ChecksumMismatch",
     "DecodeError",
     "Decoder",
     "DuplicateHeader",
+    "FastsmrWarning",
     "InvalidHeader",
     "InvalidHeadersLength",
     "InvalidMessageLength",
     "InvalidPayloadLength",
     "Long",
     "Message",
+    "ModelServerError",
+    "SSEEvent",
     "Short",
+    "TextStreamError",
     "Timestamp",
     "TruncatedStreamError",
     "Uuid",
     "crc32",
     "decode",
     "encode",
+    "install",
+    "is_installed",
+    "lines",
+    "payload_parts",
+    "sse_events",
+    "text_stream",
+    "uninstall",
+    "wrap",
 ]

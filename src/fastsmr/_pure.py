@@ -292,7 +292,8 @@ class Decoder:
         messages are returned and the error is raised by the next call.
         """
         if self._error is not None:
-            raise self._error
+            # Reset the traceback: each re-raise would otherwise prepend to it.
+            raise self._error.with_traceback(None)
         out: List[Message] = []
         try:
             self._feed(_as_bytes(data), out)
@@ -392,7 +393,7 @@ class Decoder:
         of an incomplete message are still buffered.
         """
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)
         if self._have:
             self._error = TruncatedStreamError(self._have, self._offset)
             raise self._error

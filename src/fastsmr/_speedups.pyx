@@ -21,13 +21,14 @@ the Python objects botocore would produce and owns every Python object.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from ._cfastsmr cimport *
 
@@ -48,7 +49,7 @@ from ._message import (
     message_repr,
 )
 
-__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode"]
+__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "iter_lines"]
 
 BACKEND = "c"
 
@@ -549,3 +550,72 @@ def decode(data, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
     messages = decoder.feed(data)
     decoder.close()
     return messages
+
+
+@cython.final
+cdef class _LineIterator:
+    """The C loop behind ``fastsmr.lines`` (see ``_lines.py`` for the contract)."""
+
+    cdef object _parts      # iterator over the chunks
+    cdef bytes _part        # the chunk being scanned
+    cdef Py_ssize_t _pos    # where scanning resumes in _part
+    cdef bytearray _tail    # the start of a line that began in an earlier chunk
+    cdef bint _keepends
+
+    def __cinit__(self, parts, bint keepends):
+        self._parts = iter(parts)
+        self._part = b""
+        self._pos = 0
+        self._tail = bytearray()
+        self._keepends = keepends
+
+    def __iter__(self):
+        return self
+
+    cdef inline bytes _line(self, const char *start, Py_ssize_t length):
+        if not self._keepends and length > 0 and start[length - 1] == b"\r":
+            length -= 1
+        return PyBytes_FromStringAndSize(start, length)
+
+    cdef inline int _append(self, const char *start, Py_ssize_t length) except -1:
+        cdef Py_ssize_t old = PyByteArray_GET_SIZE(self._tail)
+        PyByteArray_Resize(self._tail, old + length)  # over-allocates: linear overall
+        memcpy(PyByteArray_AS_STRING(self._tail) + old, start, length)
+        return 0
+
+    cdef inline bytes _take_tail(self):
+        cdef bytes line = self._line(PyByteArray_AS_STRING(self._tail), PyByteArray_GET_SIZE(self._tail))
+        PyByteArray_Resize(self._tail, 0)
+        return line
+
+    def __next__(self):
+        cdef const char *base
+        cdef const char *found
+        cdef Py_ssize_t size, start, stop
+        while True:
+            base = PyBytes_AS_STRING(self._part)
+            size = PyBytes_GET_SIZE(self._part)
+            start = self._pos
+            if start < size:
+                found = <const char *>memchr(base + start, b"\n", size - start)
+                if found != NULL:
+                    stop = found - base + (1 if self._keepends else 0)
+                    self._pos = found - base + 1
+                    if PyByteArray_GET_SIZE(self._tail) == 0:
+                        return self._line(base + start, stop - start)
+                    self._append(base + start, stop - start)
+                    return self._take_tail()
+                self._append(base + start, size - start)
+                self._pos = size
+            part = next(self._parts, None)
+            if part is None:
+                if PyByteArray_GET_SIZE(self._tail):
+                    return self._take_tail()
+                raise StopIteration
+            self._part = part if type(part) is bytes else bytes(memoryview(part))
+            self._pos = 0
+
+
+def iter_lines(parts, keepends=False):
+    """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C."""
+    return _LineIterator(parts, keepends)

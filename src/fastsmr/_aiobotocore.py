@@ -1,0 +1,321 @@
+"""The aiobotocore half of the drop-in: ``AioEventStream`` decoding with fastsmr.
+
+aiobotocore's ``AioEventStream`` subclasses botocore's ``EventStream`` with an
+async generator over ``raw_stream.content.iter_chunks()`` and an async
+``_parse_event``. ``install()`` replaces its ``_create_raw_event_generator``
+(an :class:`AioRawEvents` takes the generator's place) and ``__aiter__``; the
+converters, error translation and message objects are the sync half's.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, AsyncIterator, Dict, List, Tuple
+
+import aiobotocore.eventstream as aes
+
+import fastsmr
+
+from . import _botocore, _errors, _eventshapes
+from ._botocore import botocore_message, translate
+from ._eventshapes import payload_member, table_for
+
+__all__ = ["AioRawEvents", "AioWrappedEventStream", "events", "payload_parts", "wrap", "patches", "recognised"]
+
+_AioEventStream = getattr(aes, "AioEventStream", None)
+
+if _AioEventStream is not None:
+    _botocore.STOCK_PARSE_EVENT.add(getattr(_AioEventStream, "_parse_event", None))
+try:
+    from aiobotocore.parsers import AioResponseParser as _AioResponseParser
+except ImportError:  # then aiobotocore's parsers get no converter table
+    pass
+else:
+    _eventshapes.KNOWN_PARSE_METHODS.add(getattr(_AioResponseParser, "parse", None))
+
+
+class AioRawEvents:
+    """The messages of one aiobotocore response, decoded by fastsmr (the async :class:`RawEvents`)."""
+
+    __slots__ = ("_raw_stream", "_chunks", "_decoder", "batch", "_done")
+
+    def __init__(self, raw_stream: Any) -> None:
+        self._raw_stream = raw_stream
+        self._chunks: Any = None
+        self._decoder: Any = None
+        self.batch: Any = iter(())
+        self._done = False
+
+    async def next_batch(self) -> bool:
+        """Read chunks until some messages are decoded into ``batch``; False at the end of the stream."""
+        if self._done:
+            return False
+        try:
+            if self._chunks is None:
+                self._decoder = fastsmr._impl.Decoder()
+                self._chunks = self._raw_stream.content.iter_chunks().__aiter__()
+            feed = self._decoder.feed
+            next_chunk = self._chunks.__anext__
+            while True:
+                try:
+                    chunk, _ = await next_chunk()
+                except StopAsyncIteration:
+                    break
+                messages = feed(chunk)
+                if messages:
+                    self.batch = iter(messages)
+                    return True
+            self._decoder.close()
+        except _errors.DecodeError as error:
+            self._done = True
+            raise translate(error) from None
+        except BaseException:
+            self._done = True
+            raise
+        self._done = True
+        return False
+
+    async def batches(self) -> AsyncIterator[Any]:
+        """``batch``, then each next one (see :meth:`RawEvents.batches`)."""
+        next_chunk: Any = None
+        feed: Any = None
+        while True:
+            batch = self.batch
+            yield batch
+            if self.batch is not batch:
+                continue  # another reader (get_initial_response) fetched the next batch
+            if feed is None or self._done:
+                if not await self.next_batch():
+                    return
+                next_chunk, feed = self._chunks.__anext__, self._decoder.feed
+                continue
+            try:
+                while True:
+                    try:
+                        chunk, _ = await next_chunk()
+                    except StopAsyncIteration:
+                        messages = None
+                        break
+                    messages = feed(chunk)
+                    if messages:
+                        break
+            except _errors.DecodeError as error:
+                self._done = True
+                raise translate(error) from None
+            except BaseException:
+                self._done = True
+                raise
+            if messages is None:  # the end: next_batch() checks for a cut-off message
+                if not await self.next_batch():
+                    return
+                continue
+            self.batch = iter(messages)
+
+    def __aiter__(self) -> AioRawEvents:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            for message in self.batch:
+                return botocore_message(message)
+            if not await self.next_batch():
+                raise StopAsyncIteration
+
+
+async def _parsed(parse_event: Any, message: Any) -> Any:
+    """``_parse_event`` of a botocore message (older aiobotocore has it synchronous)."""
+    parsed = parse_event(botocore_message(message))
+    if inspect.isawaitable(parsed):
+        parsed = await parsed
+    return parsed
+
+
+async def events(stream: Any, raw: AioRawEvents) -> AsyncIterator[Dict[str, Any]]:
+    """Iterate ``stream``'s events as aiobotocore's ``AioEventStream`` does, from ``raw``."""
+    parse_event = stream._parse_event
+    table = None
+    if getattr(type(stream), "_parse_event", None) in _botocore.STOCK_PARSE_EVENT:
+        table = table_for(stream._output_shape, stream._parser)
+    async for batch in raw.batches():
+        if table is None:
+            for message in batch:
+                parsed = await _parsed(parse_event, message)
+                if parsed:
+                    yield parsed
+        else:
+            get = table.get
+            for message in batch:
+                headers = message.headers
+                kind = headers.get(":message-type")
+                if kind != "event" and (kind == "error" or kind == "exception"):
+                    parsed = await _parsed(parse_event, message)  # raises EventStreamError
+                else:
+                    event_type = headers.get(":event-type")
+                    convert = get(event_type)
+                    if convert.__class__ is str:
+                        yield {event_type: {convert: message.payload}}
+                        continue
+                    if convert is None:
+                        continue  # botocore parses an unknown event type to {} and skips it
+                    inner = convert(headers, message.payload)
+                    if inner is not None:
+                        yield {event_type: inner}
+                        continue
+                    parsed = await _parsed(parse_event, message)
+                if parsed:
+                    yield parsed
+
+
+async def _payload_parts(stream: Any, raw: AioRawEvents) -> AsyncIterator[bytes]:
+    parse_event = stream._parse_event
+    async for batch in raw.batches():
+        for message in batch:
+            headers = message.headers
+            kind = headers.get(":message-type")
+            if kind != "event" and (kind == "error" or kind == "exception"):
+                await _parsed(parse_event, message)  # raises EventStreamError
+            elif headers.get(":event-type") == "PayloadPart":
+                yield message.payload
+
+
+async def _stock_payload_parts(stream: Any, member: str) -> AsyncIterator[bytes]:
+    async for event in stream:
+        if "PayloadPart" in event:
+            yield event["PayloadPart"][member]
+
+
+def payload_parts(body: Any) -> AsyncIterator[bytes]:
+    """Async :func:`fastsmr.payload_parts` for aiobotocore (see :func:`fastsmr.aio.payload_parts`)."""
+    stream = _botocore.unwrap(body)
+    if not _botocore.is_async(stream):
+        raise TypeError("a botocore (sync) stream: use fastsmr.payload_parts()")
+    member = payload_member(getattr(stream, "_output_shape", None))
+    if member is None:
+        raise TypeError(
+            "payload_parts() takes the Body of invoke_endpoint_with_response_stream "
+            "(a stream of PayloadPart events); iterate this stream instead"
+        )
+    raw = _botocore.adopt(stream, AioRawEvents, recognised)
+    if raw is None:
+        return _stock_payload_parts(stream, member)
+    return _payload_parts(stream, raw)
+
+
+class AioWrappedEventStream(_botocore.WrappedEventStream):
+    """One ``AioEventStream`` decoding with fastsmr: ``async for``, ``get_initial_response()``, ``close()``."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Any:
+        raise NotImplementedError("Use async-for instead")
+
+    def __aiter__(self) -> AsyncIterator[Dict[str, Any]]:
+        return events(self._stream, self._raw)
+
+    async def get_initial_response(self) -> Any:
+        """The ``initial-response`` message, as ``AioEventStream.get_initial_response``."""
+        return await self._stream.get_initial_response()
+
+
+def wrap(stream: Any) -> Any:
+    """Async :func:`fastsmr.wrap` (``fastsmr.wrap`` dispatches here for aiobotocore streams)."""
+    raw = _botocore.adopt(stream, AioRawEvents, recognised)
+    if raw is None:
+        return stream
+    return AioWrappedEventStream(stream, raw)
+
+
+# --- install() -----------------------------------------------------------------
+
+
+def _create_raw_event_generator(self: Any) -> AioRawEvents:
+    return AioRawEvents(self._raw_stream)
+
+
+def _aiter(self: Any) -> AsyncIterator[Dict[str, Any]]:
+    raw = self._event_generator
+    if type(raw) is AioRawEvents:
+        return events(self, raw)
+    return _STOCK_AITER(self)  # a stream made before install()
+
+
+_STOCK_AITER = getattr(_AioEventStream, "__aiter__", None)
+
+
+def patches() -> List[Tuple[type, Dict[str, Any]]]:
+    """What install() sets on ``AioEventStream``."""
+    return [(_AioEventStream, {"_create_raw_event_generator": _create_raw_event_generator, "__aiter__": _aiter})]
+
+
+class _Content:
+    def __init__(self, wire: bytes) -> None:
+        self.wire = wire
+
+    async def iter_chunks(self) -> AsyncIterator[Tuple[bytes, bool]]:
+        yield self.wire[:5], False
+        yield self.wire[5:], True
+
+
+class _Probe:
+    """An aiohttp-like response of one message, to watch aiobotocore's generator read it."""
+
+    def __init__(self, wire: bytes) -> None:
+        self.content = _Content(wire)
+
+    def close(self) -> None:
+        pass
+
+
+def _drain(generator: Any) -> List[Any]:
+    """Run an async generator that never waits, without an event loop (install() may run in one)."""
+
+    async def collect() -> List[Any]:
+        return [item async for item in generator]
+
+    coroutine = collect()
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the probe stream waited")
+
+
+def _problems() -> List[str]:
+    cls = _AioEventStream
+    if not (isinstance(cls, type) and issubclass(cls, _botocore.bes.EventStream)):
+        return ["aiobotocore.eventstream lacks AioEventStream(EventStream)"]
+    problems = _botocore.check_signatures(cls, {
+        "_create_raw_event_generator": ["self"],
+        "__aiter__": ["self"],
+        "_parse_event": ["self", "event"],
+        "get_initial_response": ["self"],
+    })
+    if problems:
+        return problems
+    if not inspect.isasyncgenfunction(cls._create_raw_event_generator):
+        return ["AioEventStream._create_raw_event_generator is not an async generator"]
+    try:
+        stream = cls(_Probe(_botocore.PROBE_WIRE), None, None, "Probe")
+        absent = [name for name in _botocore.STREAM_ATTRIBUTES if name not in vars(stream)]
+        if absent:
+            return [f"AioEventStream instances lack {', '.join(absent)}"]
+        seen = _drain(stream._event_generator)
+        if len(seen) != 1 or seen[0].headers != _botocore.PROBE_HEADERS or seen[0].payload != b"probe":
+            return ["AioEventStream's generator did not yield the probe message"]
+    except Exception as error:  # any surprise means: not the aiobotocore we know
+        return [f"probing AioEventStream raised {error!r}"]
+    return []
+
+
+_problems_found: Any = None
+
+
+def recognised() -> bool:
+    """Whether aiobotocore is the one fastsmr knows (checked once; warns once if not)."""
+    global _problems_found
+    if _problems_found is None:
+        _problems_found = _problems() if _botocore._recognised() else ["botocore is not recognised"]
+        if _problems_found:
+            _botocore.warn_unrecognised("aiobotocore", _problems_found)
+    return not _problems_found

@@ -1,0 +1,83 @@
+"""Async twins of fastsmr's streaming helpers, for asyncio code (aiobotocore).
+
+Each takes an async iterable of bytes-like chunks and behaves exactly like
+its synchronous namesake in :mod:`fastsmr`; both drive the same incremental
+parsers, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterable, AsyncIterator
+
+from ._lines import BytesLike, LineSplitter
+from ._sse import SSEEvent, SSEParser
+from ._text import TextDecoder
+
+__all__ = ["lines", "payload_parts", "sse_events", "text_stream"]
+
+
+def payload_parts(body: Any) -> AsyncIterator[bytes]:
+    """Async :func:`fastsmr.payload_parts`: each ``PayloadPart``'s bytes of an aiobotocore stream.
+
+    ``body`` is ``response["Body"]`` of aiobotocore's
+    ``invoke_endpoint_with_response_stream``; errors are the ones aiobotocore raises.
+
+    >>> async def answer(client, **request):
+    ...     response = await client.invoke_endpoint_with_response_stream(**request)
+    ...     return b"".join([part async for part in fastsmr.aio.payload_parts(response["Body"])])
+    """
+    from ._aiobotocore import payload_parts as payload_parts_
+
+    return payload_parts_(body)
+
+
+async def lines(parts: AsyncIterable[BytesLike], *, keepends: bool = False) -> AsyncIterator[bytes]:
+    """Async :func:`fastsmr.lines`: the ``\\n``-terminated lines of the chunks.
+
+    >>> async def show(parts):
+    ...     async for line in fastsmr.aio.lines(parts):
+    ...         print(line)
+    """
+    splitter = LineSplitter(keepends)
+    feed = splitter.feed
+    async for part in parts:
+        for line in feed(part):
+            yield line
+    for line in splitter.close():
+        yield line
+
+
+async def sse_events(parts: AsyncIterable[BytesLike]) -> AsyncIterator[SSEEvent]:
+    """Async :func:`fastsmr.sse_events`: the Server-Sent Events of the chunks.
+
+    >>> async def show(parts):
+    ...     async for event in fastsmr.aio.sse_events(parts):
+    ...         print(event.event, event.data)
+    """
+    parser = SSEParser()
+    feed = parser.feed
+    async for part in parts:
+        for event in feed(part):
+            yield event
+    parser.close()
+
+
+def text_stream(
+    parts: AsyncIterable[BytesLike], format: str = "auto", *, errors: str = "strict"
+) -> AsyncIterator[str]:
+    """Async :func:`fastsmr.text_stream`: the generated text, token by token.
+
+    >>> async def show(body):
+    ...     async for text in fastsmr.aio.text_stream(fastsmr.aio.payload_parts(body)):
+    ...         print(text, end="")
+    """
+    return _texts(TextDecoder(format, errors), parts)  # bad arguments fail here, not at the first next()
+
+
+async def _texts(decoder: TextDecoder, parts: AsyncIterable[BytesLike]) -> AsyncIterator[str]:
+    feed = decoder.feed
+    async for part in parts:  # after [DONE], feed() ignores the rest: the stream is drained
+        for text in feed(part):
+            yield text
+    for text in decoder.close():
+        yield text

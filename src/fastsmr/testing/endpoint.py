@@ -1,0 +1,173 @@
+"""A local SageMaker Runtime endpoint for synchronous code: the asyncio
+server on its own event loop in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Dict, Mapping, Optional
+
+from .config import EndpointConfig
+from .model import FORMATS
+from .server import EndpointServer, ServerStats
+
+__all__ = ["StreamingEndpoint", "default_endpoints"]
+
+
+def default_endpoints(**fields: Any) -> Dict[str, EndpointConfig]:
+    """One endpoint per output format, named after it: ``tgi``, ``lmi``, ``openai``, ``raw``.
+
+    ``fields`` set the other :class:`EndpointConfig` fields of all four.
+
+    >>> sorted(default_endpoints(tokens=4))
+    ['lmi', 'openai', 'raw', 'tgi']
+    """
+    return {fmt: EndpointConfig(format=fmt, **fields) for fmt in FORMATS}
+
+
+class StreamingEndpoint:
+    """SageMaker Runtime's ``InvokeEndpoint`` and
+    ``InvokeEndpointWithResponseStream`` on 127.0.0.1, for tests and demos.
+
+    ``endpoints`` maps endpoint names to their :class:`EndpointConfig`
+    (default: :func:`default_endpoints`); any other name gets SageMaker's
+    ``ValidationError``. Each call can override the config through
+    ``CustomAttributes`` or the JSON body (see :mod:`fastsmr.testing.config`).
+
+    >>> import boto3
+    >>> from fastsmr.testing import StreamingEndpoint, generate_text
+    >>> with StreamingEndpoint() as endpoint:
+    ...     client = endpoint.client()
+    ...     response = client.invoke_endpoint_with_response_stream(
+    ...         EndpointName="raw", Body=b'{"inputs": "Hi"}', CustomAttributes="fastsmr-tokens=3")
+    ...     parts = [event["PayloadPart"]["Bytes"] for event in response["Body"]]
+    >>> b"".join(parts).decode() == generate_text(3)
+    True
+    """
+
+    def __init__(
+        self,
+        endpoints: Optional[Mapping[str, EndpointConfig]] = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._server = EndpointServer(default_endpoints() if endpoints is None else endpoints, host=host, port=port)
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._ready = threading.Event()
+        self._startup_error: Optional[BaseException] = None
+
+    @property
+    def host(self) -> str:
+        """The address the server listens on."""
+        return self._server.host
+
+    @property
+    def port(self) -> int:
+        """The bound port (known once started)."""
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        """The ``endpoint_url`` to give boto3."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def endpoints(self) -> Dict[str, EndpointConfig]:
+        """The served endpoints by name (a live mapping)."""
+        return self._server.endpoints
+
+    @property
+    def stats(self) -> ServerStats:
+        """Request and stream counters, including the peak of concurrent streams."""
+        return self._server.stats
+
+    def add_endpoint(self, name: str, config: Optional[EndpointConfig] = None, **fields: Any) -> EndpointConfig:
+        """Serve ``name`` from now on with ``config`` (or ``EndpointConfig(**fields)``).
+
+        >>> with StreamingEndpoint({}) as endpoint:
+        ...     endpoint.add_endpoint("chat", format="openai").format
+        'openai'
+        """
+        if config is None:
+            config = EndpointConfig(**fields)
+        elif fields:
+            config = config.replace(**fields)
+        self._server.endpoints[name] = config
+        return config
+
+    def client(self, **kwargs: Any) -> Any:
+        """A boto3 ``sagemaker-runtime`` client for this endpoint.
+
+        It uses dummy credentials and region (nothing is looked up, nothing
+        leaves the machine) and does not retry, so injected faults surface
+        on the first attempt. ``kwargs`` go to ``boto3.client``.
+        """
+        import boto3
+        from botocore.config import Config
+
+        options: Dict[str, Any] = {
+            "endpoint_url": self.url,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "fastsmr-local",
+            "aws_secret_access_key": "fastsmr-local",
+            "config": Config(retries={"total_max_attempts": 1}),
+        }
+        options.update(kwargs)
+        return boto3.client("sagemaker-runtime", **options)
+
+    def start(self) -> StreamingEndpoint:
+        """Start serving in a background thread; returns once the port is bound."""
+        if self._thread is not None:
+            raise RuntimeError("this StreamingEndpoint was already started")
+        self._thread = threading.Thread(target=self._run, name=f"fastsmr-endpoint-{id(self):x}", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            raise self._startup_error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            try:
+                loop.run_until_complete(self._server.start())
+            except BaseException as exc:  # reported to start()'s caller
+                self._startup_error = exc
+                return
+            finally:
+                self._ready.set()
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the server, closing open streams; idempotent.
+
+        Streams still open are cut off (clients see the connection end before
+        the response does); ``timeout`` bounds the wait for them.
+        """
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or loop.is_closed():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._server.close(timeout), loop)
+        try:
+            future.result(timeout + 5)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout + 5)
+
+    def __enter__(self) -> StreamingEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "running" if self._thread is not None and self._thread.is_alive() else "stopped"
+        return f"<StreamingEndpoint {self.url} {state} endpoints={sorted(self.endpoints)}>"

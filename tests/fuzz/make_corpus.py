@@ -1,0 +1,124 @@
+"""Write the seed corpus: small valid streams of every header type and one
+stream for every error the decoder can report.
+
+    python tests/fuzz/make_corpus.py            # rewrites tests/fuzz/corpus/seed-*
+
+Seeds are named ``seed-<what>-<variant>``; inputs the fuzzers found
+interesting are kept beside them under their content hash. Each seed goes in
+under a few control prefixes (see fuzz_input.py) so that the fuzzers start
+from small and whole-stream chunking and from tight and default limits.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import uuid
+import zlib
+from pathlib import Path
+from typing import Dict
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import fastsmr  # noqa: E402
+from fastsmr._encode import encode_headers  # noqa: E402
+from fuzz_input import control  # noqa: E402
+
+CORPUS = HERE / "corpus"
+
+
+def frame(block: bytes, payload: bytes = b"", *, total=None, headers_length=None) -> bytes:
+    """A message with the given (possibly inconsistent) lengths and correct CRCs."""
+    total = 16 + len(block) + len(payload) if total is None else total
+    headers_length = len(block) if headers_length is None else headers_length
+    prelude = struct.pack("!II", total, headers_length)
+    prelude += struct.pack("!I", zlib.crc32(prelude))
+    body = prelude + block + payload
+    return body + struct.pack("!I", zlib.crc32(body))
+
+
+def _flip(wire: bytes, index: int) -> bytes:
+    out = bytearray(wire)
+    out[index] ^= 0x01
+    return bytes(out)
+
+
+def streams() -> Dict[str, bytes]:
+    """Name -> stream (without the control prefix)."""
+    sagemaker = {":event-type": "PayloadPart", ":content-type": "application/octet-stream", ":message-type": "event"}
+    every_type = {
+        "true": True,
+        "false": False,
+        "byte": fastsmr.Byte(-7),
+        "short": fastsmr.Short(-300),
+        "integer": 123456,
+        "long": fastsmr.Long(-(2**40)),
+        "bytes": b"\x00\xffraw",
+        "string": "h\u00e9llo",
+        "timestamp": fastsmr.Timestamp(1_700_000_000_000),
+        "uuid": fastsmr.Uuid(uuid.UUID(int=0x0123456789ABCDEF0123456789ABCDEF).bytes),
+    }
+    good = encode_headers({"ok": 1})
+    s = {
+        "empty-message": fastsmr.encode({}),
+        "every-header-type": fastsmr.encode(every_type, b"payload"),
+        "sagemaker-tokens": b"".join(fastsmr.encode(sagemaker, w) for w in (b"Hel", b"lo", b" world")),
+        "exception": fastsmr.encode(
+            {":message-type": "exception", ":exception-type": "ModelStreamError", ":content-type": "application/json"},
+            b'{"Message":"boom","ErrorCode":"500"}',
+        ),
+        "error": fastsmr.encode({":message-type": "error", ":error-code": "E", ":error-message": "bad"}),
+        "payload-only": fastsmr.encode({}, b"x" * 300),
+        "split-payload": fastsmr.encode({"n": 1}, bytes(range(256)) * 20),
+        "long-name": fastsmr.encode({"n" * 255: "v"}),
+        "empty-name": frame(b"\x00\x00"),
+        # errors
+        "prelude-crc": _flip(fastsmr.encode({"k": "v"}), 2),
+        "message-crc": _flip(fastsmr.encode({"k": "v"}, b"payload"), 20),
+        "total-below-minimum": frame(b"", total=15, headers_length=0) + b"\x00" * 8,
+        "headers-past-total": frame(b"", total=20, headers_length=5) + b"\x00" * 8,
+        "prelude-4gib": frame(b"", total=0xFFFFFFFF, headers_length=0)[:12],
+        "headers-over-limit": frame(b"", total=200_000, headers_length=150_000)[:12],
+        "payload-over-limit": frame(b"", total=25 * 1024 * 1024 + 16, headers_length=0)[:12],
+        "payload-over-small-limit": frame(b"", total=300, headers_length=0)[:12] + b"p" * 40,
+        "name-past-block": frame(good + b"\x05ab", b"p"),
+        "no-type-byte": frame(good + b"\x02ab", b"p"),
+        "unknown-type": frame(good + b"\x01a\x0a", b"p"),
+        "no-room-for-length": frame(good + b"\x01a\x07\x00", b"p"),
+        "bytes-past-block": frame(good + b"\x01a\x06\x00\x05abc", b"p"),
+        "string-past-block": frame(good + b"\x01a\x07\x00\x05abc", b"p"),
+        "uuid-short": frame(good + b"\x01a\x09" + b"u" * 15, b"p"),
+        "integer-short": frame(good + b"\x01a\x04\x00\x00", b"p"),
+        "long-short": frame(good + b"\x01a\x05" + b"\x00" * 7, b"p"),
+        "name-not-utf8": frame(good + b"\x02\xff\xfe\x00", b"p"),
+        "value-not-utf8": frame(good + b"\x01a\x07\x00\x03\xed\xa0\x80", b"p"),
+        "duplicate": frame(encode_headers({"a": 1, "b": "x"}) + encode_headers({"a": True})),
+        "duplicate-short-value": frame(encode_headers({"a": 1}) + b"\x01a\x07\x00\x09abc"),
+        "truncated": fastsmr.encode({"k": "v"}, b"payload")[:-5],
+        "good-then-bad": fastsmr.encode({"n": 1}, b"a") + _flip(fastsmr.encode({"n": 2}, b"b"), 5),
+        "garbage": bytes(range(40)),
+    }
+    return s
+
+
+def main() -> None:
+    CORPUS.mkdir(exist_ok=True)
+    for old in CORPUS.glob("seed-*"):
+        old.unlink()
+    variants = {
+        "whole": control(chunk_cap=7),
+        "bytewise": control(chunk_cap=0),
+        "chunks": control(chunk_cap=4, seed=1),
+        "small-limits": control(limits=1, chunk_cap=5, seed=2),
+    }
+    count = 0
+    for name, stream in streams().items():
+        for variant, prefix in variants.items():
+            (CORPUS / f"seed-{name}-{variant}").write_bytes(prefix + stream)
+            count += 1
+    print(f"wrote {count} seeds to {CORPUS}")
+
+
+if __name__ == "__main__":
+    main()
