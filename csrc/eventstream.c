@@ -79,6 +79,8 @@ static fsmr_error_code check_prelude(const fsmr_decoder *dec, const uint8_t *p, 
     return FSMR_OK;
 }
 
+static const uint8_t empty_block[1];
+
 static void fill_message(fsmr_message *msg, uint64_t offset, uint32_t total, uint32_t headers_length,
                          uint32_t prelude_crc, uint32_t crc, const uint8_t *headers,
                          const uint8_t *payload, int payload_in_dst)
@@ -89,7 +91,9 @@ static void fill_message(fsmr_message *msg, uint64_t offset, uint32_t total, uin
     msg->payload_length = total - headers_length - FSMR_MIN_MESSAGE_LENGTH;
     msg->prelude_crc = prelude_crc;
     msg->crc = crc;
-    msg->headers = headers;
+    /* Never NULL, even when empty (an assembled message without headers has
+       no header buffer): callers pass it straight to memcmp and memcpy. */
+    msg->headers = headers ? headers : empty_block;
     msg->payload = msg->payload_length ? payload : NULL;
     msg->payload_in_dst = payload_in_dst;
 }

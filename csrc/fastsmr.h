@@ -124,7 +124,7 @@ typedef struct {
     uint32_t payload_length;
     uint32_t prelude_crc;
     uint32_t crc;
-    const uint8_t *headers;     /* headers_length bytes */
+    const uint8_t *headers;     /* headers_length bytes (never NULL) */
     const uint8_t *payload;     /* payload_length bytes (NULL when 0) */
     int payload_in_dst;         /* payload is the caller's payload_dst buffer */
 } fsmr_message;

@@ -454,6 +454,44 @@ def test_event_stream_subclasses_are_honoured(backend, installed):
     assert list(stream) == [{"mine": b"a"}]
 
 
+PARSER_FREE = {
+    # operation: (messages, how many go through botocore's parser)
+    "InvokeEndpointWithResponseStream": ([part(b"x%d" % i) for i in range(5)], 0),
+    "InvokeWithResponseStream": (
+        [fastsmr.encode({":message-type": "event", ":event-type": "PayloadChunk"}, b"c%d" % i) for i in range(5)]
+        + [fastsmr.encode({":message-type": "event", ":event-type": "InvokeComplete"}, b'{"ErrorCode": ""}')],
+        0,
+    ),
+    "SelectObjectContent": (
+        [fastsmr.encode({":message-type": "event", ":event-type": "Records"}, b"1,a\n") for _ in range(5)]
+        + [fastsmr.encode({":message-type": "event", ":event-type": "Stats"},
+                          b"<Stats><Details><BytesScanned>1</BytesScanned></Details></Stats>"),
+           fastsmr.encode({":message-type": "event", ":event-type": "End"})],
+        1,  # the XML Stats body
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARSER_FREE))
+def test_payload_events_never_reach_botocores_parser(backend, installed, name):
+    operations = {op.name: op for op in dropin_models.operations()}
+    operation = operations.get(name) or SAGEMAKER
+    messages, expected_calls = PARSER_FREE[name]
+    parser = dropin_models.event_stream_parser(operation.protocol)
+    calls = []
+    stock_parse = parser.parse
+
+    def counting_parse(response: Any, shape: Any) -> Any:
+        calls.append(response["headers"].get(":event-type"))
+        return stock_parse(response, shape)
+
+    parser.parse = counting_parse  # what EventStream._parse_event calls
+    stream = bes.EventStream(RawStream([b"".join(messages)]), operation.shape, parser, operation.name)
+    events = list(stream)
+    assert len(events) == len(messages)
+    assert len(calls) == expected_calls
+
+
 def test_converters_are_built_once_per_shape_and_parser(backend, installed):
     from fastsmr import _eventshapes
 

@@ -479,3 +479,33 @@ def test_encode_matches_botocore_framing():
     buffer.add_data(fastsmr.encode(SAGEMAKER_HEADERS, b"body"))
     (message,) = list(buffer)
     assert message.headers == SAGEMAKER_HEADERS and message.payload == b"body"
+
+
+def test_events_shapes_mapped_event_types(backend):
+    part = fastsmr.encode(SAGEMAKER_HEADERS, b"tok")
+    chunk = fastsmr.encode({":message-type": "event", ":event-type": "PayloadChunk"}, b"lam")
+    untyped = fastsmr.encode({":event-type": "PayloadPart"}, b"no type")
+    other = fastsmr.encode({":message-type": "event", ":event-type": "Other"}, b"o")
+    failure = fastsmr.encode(
+        {":message-type": "exception", ":exception-type": "ModelStreamError", ":event-type": "PayloadPart"}, b"{}"
+    )
+    empty = fastsmr.encode({})
+    stream = part + chunk + untyped + other + failure + empty + part
+    for pieces in ([stream], [stream[i : i + 7] for i in range(0, len(stream), 7)]):
+        decoder = backend.Decoder()
+        items = []
+        for piece in pieces:
+            items += decoder.feed(piece, events={"PayloadPart": "Bytes", "PayloadChunk": None})
+        decoder.close()
+        assert items[:3] == [{"PayloadPart": {"Bytes": b"tok"}}, b"lam", {"PayloadPart": {"Bytes": b"no type"}}]
+        assert [type(item) for item in items[3:6]] == [backend.Message] * 3
+        assert [m.event_type for m in items[3:6]] == ["Other", "PayloadPart", None]
+        assert items[6] == {"PayloadPart": {"Bytes": b"tok"}}
+    assert backend.Decoder().feed(stream, events={}) == backend.decode(stream)
+
+
+def test_events_still_validate(backend):
+    bad = bytearray(fastsmr.encode(SAGEMAKER_HEADERS, b"tok"))
+    bad[-1] ^= 1
+    with pytest.raises(fastsmr.ChecksumMismatch):
+        backend.Decoder().feed(bytes(bad), events={"PayloadPart": None})

@@ -10,7 +10,7 @@ converters, error translation and message objects are the sync half's.
 from __future__ import annotations
 
 import inspect
-from typing import Any, AsyncIterator, Dict, List, Tuple
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import aiobotocore.eventstream as aes
 
@@ -18,7 +18,7 @@ import fastsmr
 
 from . import _botocore, _errors, _eventshapes
 from ._botocore import botocore_message, translate
-from ._eventshapes import payload_member, table_for
+from ._eventshapes import blob_events, payload_member, table_for
 
 __all__ = ["AioRawEvents", "AioWrappedEventStream", "events", "payload_parts", "wrap", "patches", "recognised"]
 
@@ -75,7 +75,7 @@ class AioRawEvents:
         self._done = True
         return False
 
-    async def batches(self) -> AsyncIterator[Any]:
+    async def batches(self, events: Optional[Dict[str, Optional[str]]] = None) -> AsyncIterator[Any]:
         """``batch``, then each next one (see :meth:`RawEvents.batches`)."""
         next_chunk: Any = None
         feed: Any = None
@@ -96,7 +96,7 @@ class AioRawEvents:
                     except StopAsyncIteration:
                         messages = None
                         break
-                    messages = feed(chunk)
+                    messages = feed(chunk, events)
                     if messages:
                         break
             except _errors.DecodeError as error:
@@ -136,45 +136,50 @@ async def events(stream: Any, raw: AioRawEvents) -> AsyncIterator[Dict[str, Any]
     table = None
     if getattr(type(stream), "_parse_event", None) in _botocore.STOCK_PARSE_EVENT:
         table = table_for(stream._output_shape, stream._parser)
-    async for batch in raw.batches():
-        if table is None:
+    if table is None:
+        async for batch in raw.batches():
             for message in batch:
                 parsed = await _parsed(parse_event, message)
                 if parsed:
                     yield parsed
-        else:
-            get = table.get
-            for message in batch:
-                headers = message.headers
-                kind = headers.get(":message-type")
-                if kind != "event" and (kind == "error" or kind == "exception"):
-                    parsed = await _parsed(parse_event, message)  # raises EventStreamError
-                else:
-                    event_type = headers.get(":event-type")
-                    convert = get(event_type)
-                    if convert.__class__ is str:
-                        yield {event_type: {convert: message.payload}}
-                        continue
-                    if convert is None:
-                        continue  # botocore parses an unknown event type to {} and skips it
-                    inner = convert(headers, message.payload)
-                    if inner is not None:
-                        yield {event_type: inner}
-                        continue
-                    parsed = await _parsed(parse_event, message)
-                if parsed:
-                    yield parsed
+        return
+    get = table.get
+    async for batch in raw.batches(blob_events(stream._output_shape)):
+        for message in batch:
+            if message.__class__ is dict:  # shaped by the codec
+                yield message
+                continue
+            kind = message.message_type
+            if kind != "event" and (kind == "error" or kind == "exception"):
+                parsed = await _parsed(parse_event, message)  # raises EventStreamError
+            else:
+                event_type = message.event_type
+                convert = get(event_type)
+                if convert.__class__ is str:
+                    yield {event_type: {convert: message.payload}}
+                    continue
+                if convert is None:
+                    continue  # botocore parses an unknown event type to {} and skips it
+                inner = convert(message.headers, message.payload)
+                if inner is not None:
+                    yield {event_type: inner}
+                    continue
+                parsed = await _parsed(parse_event, message)
+            if parsed:
+                yield parsed
 
 
 async def _payload_parts(stream: Any, raw: AioRawEvents) -> AsyncIterator[bytes]:
     parse_event = stream._parse_event
-    async for batch in raw.batches():
+    async for batch in raw.batches(_botocore.PAYLOAD_PART_BYTES):
         for message in batch:
-            headers = message.headers
-            kind = headers.get(":message-type")
+            if message.__class__ is bytes:
+                yield message
+                continue
+            kind = message.message_type
             if kind != "event" and (kind == "error" or kind == "exception"):
                 await _parsed(parse_event, message)  # raises EventStreamError
-            elif headers.get(":event-type") == "PayloadPart":
+            elif message.event_type == "PayloadPart":
                 yield message.payload
 
 

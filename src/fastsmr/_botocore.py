@@ -33,7 +33,7 @@ import fastsmr
 
 from . import _errors
 from ._encode import encode
-from ._eventshapes import payload_member, table_for
+from ._eventshapes import blob_events, payload_member, table_for
 from ._warnings import BotocoreCompatibilityWarning
 
 __all__ = [
@@ -152,8 +152,23 @@ def translate(error: _errors.DecodeError) -> BaseException:
 # --- messages as botocore's own objects --------------------------------------
 
 
+# For messages rebuilt from shaped items: their readers never look at framing.
+_NO_PRELUDE = bes.MessagePrelude(0, 0, 0)
+
+
 def botocore_message(message: Any) -> Any:
-    """A ``botocore.eventstream.EventStreamMessage`` equal to the one botocore would build."""
+    """A ``botocore.eventstream.EventStreamMessage`` equal to the one botocore would build.
+
+    An item the codec already shaped (``feed``'s ``events``: an event dict,
+    or PayloadPart bytes) becomes a message with the headers that matter to
+    botocore's readers (``get_initial_response``, its parser) and no framing.
+    """
+    if message.__class__ is dict:
+        ((event_type, members),) = message.items()
+        ((payload,),) = (members.values(),)
+        return bes.EventStreamMessage(_NO_PRELUDE, {":event-type": event_type}, payload, 0)
+    if message.__class__ is bytes:
+        return bes.EventStreamMessage(_NO_PRELUDE, {":event-type": "PayloadPart"}, message, 0)
     payload = message.payload
     total = message.total_length
     prelude = bes.MessagePrelude(total, total - 16 - len(payload), message.prelude_crc)
@@ -217,8 +232,9 @@ class RawEvents:
         self._done = True
         return False
 
-    def batches(self) -> Iterator[Iterator[Any]]:
-        """``batch``, then each next one, for a loop that drains them.
+    def batches(self, events: Optional[Dict[str, Optional[str]]] = None) -> Iterator[Iterator[Any]]:
+        """``batch``, then each next one, for a loop that drains them; the
+        batches after the first are decoded with ``feed(chunk, events)``.
 
         The same as calling :meth:`next_batch` after each batch, minus a method
         call per chunk: with one message per chunk (tokens arriving one by
@@ -238,7 +254,7 @@ class RawEvents:
                 continue
             try:
                 for chunk in chunks:
-                    messages = feed(chunk)
+                    messages = feed(chunk, events)
                     if messages:
                         break
                 else:
@@ -273,35 +289,38 @@ def events(stream: Any, raw: RawEvents) -> Iterator[Dict[str, Any]]:
     """Iterate ``stream``'s events as botocore's ``EventStream.__iter__`` does, from ``raw``."""
     parse_event = stream._parse_event
     table = table_for(stream._output_shape, stream._parser) if _stock_parse_event(stream) else None
-    for batch in raw.batches():
-        if table is None:
+    if table is None:
+        for batch in raw.batches():
             for message in batch:
                 parsed = parse_event(botocore_message(message))
                 if parsed:
                     yield parsed
-        else:
-            get = table.get
-            for message in batch:
-                headers = message.headers
-                kind = headers.get(":message-type")
-                # "event" first: one comparison for nearly every message.
-                if kind != "event" and (kind == "error" or kind == "exception"):
-                    parsed = parse_event(botocore_message(message))  # raises EventStreamError
-                else:
-                    event_type = headers.get(":event-type")
-                    convert = get(event_type)
-                    if convert.__class__ is str:
-                        yield {event_type: {convert: message.payload}}
-                        continue
-                    if convert is None:
-                        continue  # botocore parses an unknown event type to {} and skips it
-                    inner = convert(headers, message.payload)
-                    if inner is not None:
-                        yield {event_type: inner}
-                        continue
-                    parsed = parse_event(botocore_message(message))
-                if parsed:
-                    yield parsed
+        return
+    get = table.get
+    for batch in raw.batches(blob_events(stream._output_shape)):
+        for message in batch:
+            if message.__class__ is dict:  # shaped by the codec
+                yield message
+                continue
+            kind = message.message_type
+            # "event" first: one comparison for nearly every message.
+            if kind != "event" and (kind == "error" or kind == "exception"):
+                parsed = parse_event(botocore_message(message))  # raises EventStreamError
+            else:
+                event_type = message.event_type
+                convert = get(event_type)
+                if convert.__class__ is str:
+                    yield {event_type: {convert: message.payload}}
+                    continue
+                if convert is None:
+                    continue  # botocore parses an unknown event type to {} and skips it
+                inner = convert(message.headers, message.payload)
+                if inner is not None:
+                    yield {event_type: inner}
+                    continue
+                parsed = parse_event(botocore_message(message))
+            if parsed:
+                yield parsed
 
 
 def _stock_parse_event(stream: Any) -> bool:
@@ -313,15 +332,21 @@ def _stock_parse_event(stream: Any) -> bool:
 STOCK_PARSE_EVENT = {getattr(bes.EventStream, "_parse_event", None)}
 
 
+#: ``feed``'s ``events`` for payload_parts: a PayloadPart comes back as its bytes.
+PAYLOAD_PART_BYTES = {"PayloadPart": None}
+
+
 def _payload_parts(stream: Any, raw: RawEvents) -> Iterator[bytes]:
     parse_event = stream._parse_event
-    for batch in raw.batches():
+    for batch in raw.batches(PAYLOAD_PART_BYTES):
         for message in batch:
-            headers = message.headers
-            kind = headers.get(":message-type")
+            if message.__class__ is bytes:
+                yield message
+                continue
+            kind = message.message_type
             if kind != "event" and (kind == "error" or kind == "exception"):
                 parse_event(botocore_message(message))  # raises EventStreamError
-            elif headers.get(":event-type") == "PayloadPart":
+            elif message.event_type == "PayloadPart":
                 yield message.payload
 
 

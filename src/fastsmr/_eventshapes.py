@@ -53,6 +53,7 @@ _LOG = getattr(bp, "LOG", logging.getLogger("botocore.parsers"))
 # table dies with the client whose model and parser it was built for.
 _TABLES: "weakref.WeakKeyDictionary[Any, weakref.WeakKeyDictionary[Any, Dict[Any, Converter]]]"
 _TABLES = weakref.WeakKeyDictionary()
+_BLOBS: "weakref.WeakKeyDictionary[Any, Dict[str, str]]" = weakref.WeakKeyDictionary()
 _BUILDING = threading.Lock()
 
 
@@ -126,6 +127,34 @@ def table_for(shape: Any, parser: Any) -> Optional[Dict[Any, Converter]]:
         table = _build_table(shape, parser, kind)
         by_parser[parser] = table
     return table
+
+
+def blob_events(shape: Any) -> Dict[str, str]:
+    """The event types of a stream that are their payload as one blob member.
+
+    For these the codec builds botocore's event itself (``Decoder.feed``'s
+    ``events``): ``{event_type: {member: payload}}``, as botocore's parser
+    would, since such an event has no header members to add.
+    """
+    try:
+        found = _BLOBS.get(shape)
+    except TypeError:
+        return {}
+    if found is None:
+        found = {}
+        for event_type, member in getattr(shape, "members", {}).items():
+            if member.type_name != "structure" or not member.serialization.get("event"):
+                continue
+            fields = member.members
+            if any(field.serialization.get("eventheader") for field in fields.values()):
+                continue
+            for name, field in fields.items():
+                if field.serialization.get("eventpayload"):
+                    if field.type_name == "blob":
+                        found[event_type] = name
+                    break
+        _BLOBS[shape] = found
+    return found
 
 
 def payload_member(shape: Any) -> Optional[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from binascii import crc32 as _crc32
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ._errors import (
     ChecksumMismatch,
@@ -285,28 +285,34 @@ class Decoder:
             self._blocks[block] = headers
         return headers
 
-    def feed(self, data: Any) -> List[Message]:
+    def feed(self, data: Any, events: Optional[Dict[str, Optional[str]]] = None) -> List[Any]:
         """Add a chunk (any bytes-like object) and return the messages it completed.
 
         If a chunk completes some messages and then hits bad bytes, those
         messages are returned and the error is raised by the next call.
+
+        ``events`` serves integrations that want botocore's event shapes: it
+        maps an ``:event-type`` to a payload member name, or to None. A
+        message of a mapped type (and a ``:message-type`` other than error
+        or exception) then comes back as ``{event_type: {member: payload}}``,
+        or as the payload bytes alone for None, after the same validation.
         """
         if self._error is not None:
             # Reset the traceback: each re-raise would otherwise prepend to it.
             raise self._error.with_traceback(None)
         out: List[Message] = []
         try:
-            self._feed(_as_bytes(data), out)
+            self._feed(_as_bytes(data), out, events)
         except DecodeError as exc:
             self._error = exc
             if not out:
                 raise
         return out
 
-    def _feed(self, data: bytes, out: List[Message]) -> None:
+    def _feed(self, data: bytes, out: List[Any], events: Any) -> None:
         size = len(data)
         view = memoryview(data)
-        pos = self._assemble(view, out) if self._have else 0
+        pos = self._assemble(view, out, events) if self._have else 0
         if self._have:
             return
         # Whole messages inside the chunk: decoded in place.
@@ -331,13 +337,21 @@ class Decoder:
             if computed != expected:
                 raise ChecksumMismatch("message", expected, computed, base + pos)
             headers_end = pos + 12 + headers_length
+            payload = data[headers_end:end]
             message = new(Message)
             if headers_length:
-                message._shared = self._headers(data, pos + 12, headers_end, base)
+                headers = self._headers(data, pos + 12, headers_end, base)
+                if events is not None:
+                    item = _event_item(headers, payload, events)
+                    if item is not None:
+                        append(item)
+                        pos += total
+                        continue
+                message._shared = headers
                 message._own = None
             else:
                 message._shared = message._own = {}
-            message.payload = data[headers_end:end]
+            message.payload = payload
             message.prelude_crc = prelude_crc
             message.crc = expected
             message.total_length = total
@@ -345,9 +359,9 @@ class Decoder:
             pos += total
         self._offset = base + pos
         if pos < size:
-            self._assemble(view[pos:], out)
+            self._assemble(view[pos:], out, events)
 
-    def _assemble(self, view: memoryview, out: List[Message]) -> int:
+    def _assemble(self, view: memoryview, out: List[Any], events: Any) -> int:
         """Add the start of view to the incomplete message; return bytes used."""
         size = len(view)
         used = 0
@@ -363,10 +377,10 @@ class Decoder:
         self._have += take
         used += take
         if self._have == self._total:
-            out.append(self._complete())
+            out.append(self._complete(events))
         return used
 
-    def _complete(self) -> Message:
+    def _complete(self, events: Any) -> Any:
         pieces, total, offset = self._pieces, self._total, self._offset
         self._pieces = []
         self._have = self._total = 0
@@ -382,7 +396,12 @@ class Decoder:
             raise ChecksumMismatch("message", expected, computed, offset)
         message = Message({}, payload, prelude_crc, expected, total)
         if headers_length:
-            message._shared = self._headers(block, 0, headers_length, offset + 12)
+            headers = self._headers(block, 0, headers_length, offset + 12)
+            if events is not None:
+                item = _event_item(headers, payload, events)
+                if item is not None:
+                    return item
+            message._shared = headers
             message._own = None
         return message
 
@@ -397,6 +416,17 @@ class Decoder:
         if self._have:
             self._error = TruncatedStreamError(self._have, self._offset)
             raise self._error
+
+
+def _event_item(headers: Dict[str, Any], payload: bytes, events: Dict[str, Any]) -> Any:
+    """What ``feed(events=...)`` returns for a message of a mapped event type, else None."""
+    kind = headers.get(":message-type")
+    if kind is None or (kind != "error" and kind != "exception"):
+        event_type = headers.get(":event-type")
+        if event_type is not None and event_type in events:
+            member = events[event_type]
+            return payload if member is None else {event_type: {member: payload}}
+    return None
 
 
 def _take(pieces: List[memoryview], start: int, end: int) -> bytes:

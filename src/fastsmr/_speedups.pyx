@@ -23,7 +23,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
+from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_SetDefault
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -422,10 +422,14 @@ cdef class Decoder:
             raise InvalidHeader(_header_problem(&err, &h, name), base + h.offset)
         return headers
 
-    cdef Message _message(self, fsmr_message *m):
-        cdef Message msg = Message.__new__(Message)
+    cdef object _item(self, fsmr_message *m, dict events):
+        """The Message for m, or its event shaped as ``events`` asks (see feed)."""
+        cdef Message msg
         cdef cached_block *slot
         cdef dict headers
+        cdef bytes payload
+        cdef PyObject *member
+        cdef bint shared = True
         cdef int i
         for i in range(BLOCK_SLOTS):
             slot = &self._blocks[i]
@@ -433,7 +437,7 @@ cdef class Decoder:
                 slot.headers != NULL and slot.length == m.headers_length
                 and memcmp(slot.data, m.headers, m.headers_length) == 0
             ):
-                msg._shared = <dict>slot.headers
+                headers = <dict>slot.headers
                 break
         else:
             headers = self._headers(m.headers, m.headers_length, m.offset + 12)
@@ -445,22 +449,36 @@ cdef class Decoder:
                 slot.headers = <PyObject *>headers
                 slot.length = m.headers_length
                 memcpy(slot.data, m.headers, m.headers_length)
-                msg._shared = headers
             else:
-                msg._shared = msg._own = headers
+                shared = False
         if m.payload_length == 0:
-            msg.payload = b""
+            payload = b""
         elif m.payload_in_dst:
-            msg.payload = self._payload
+            payload = self._payload
             self._payload = None
         else:
-            msg.payload = PyBytes_FromStringAndSize(<const char *>m.payload, m.payload_length)
+            payload = PyBytes_FromStringAndSize(<const char *>m.payload, m.payload_length)
+        if events is not None:
+            kind = headers.get(":message-type")
+            if kind is None or (kind != "error" and kind != "exception"):
+                event_type = headers.get(":event-type")
+                if event_type is not None:
+                    member = PyDict_GetItemWithError(events, event_type)
+                    if member != NULL:
+                        if <object>member is None:
+                            return payload
+                        return {event_type: {<object>member: payload}}
+        msg = Message.__new__(Message)
+        msg._shared = headers
+        if not shared:
+            msg._own = headers
+        msg.payload = payload
         msg.prelude_crc = m.prelude_crc
         msg.crc = m.crc
         msg.total_length = m.total_length
         return msg
 
-    cdef int _run(self, const uint8_t *data, size_t size, list out) except -1:
+    cdef int _run(self, const uint8_t *data, size_t size, list out, dict events) except -1:
         cdef size_t used = 0
         cdef fsmr_status status
         cdef fsmr_message m
@@ -474,7 +492,7 @@ cdef class Decoder:
             data += used
             size -= used
             if status == FSMR_MESSAGE:
-                out.append(self._message(&m))
+                out.append(self._item(&m, events))
             elif status == FSMR_NEED_INPUT:
                 return 0
             elif status == FSMR_PAYLOAD_BUFFER:
@@ -483,11 +501,17 @@ cdef class Decoder:
             else:
                 raise _framing_error(&err)
 
-    def feed(self, data):
+    def feed(self, data, dict events=None):
         """Add a chunk (any bytes-like object) and return the messages it completed.
 
         If a chunk completes some messages and then hits bad bytes, those
         messages are returned and the error is raised by the next call.
+
+        ``events`` serves integrations that want botocore's event shapes: it
+        maps an ``:event-type`` to a payload member name, or to None. A
+        message of a mapped type (and a ``:message-type`` other than error
+        or exception) then comes back as ``{event_type: {member: payload}}``,
+        or as the payload bytes alone for None, after the same validation.
         """
         cdef Py_buffer view
         cdef list out = []
@@ -500,7 +524,7 @@ cdef class Decoder:
                 raise self._error.with_traceback(None)
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             try:
-                self._run(<const uint8_t *>view.buf, <size_t>view.len, out)
+                self._run(<const uint8_t *>view.buf, <size_t>view.len, out, events)
             except BaseException as exc:
                 # Whatever escapes _run (a DecodeError, or a MemoryError from
                 # the C decoder or from building a message) leaves the C

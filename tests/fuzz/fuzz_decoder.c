@@ -152,6 +152,7 @@ static void check_message(const fsmr_message *m, const uint8_t *stream, size_t n
     CHECK(m->headers_length <= lim[0] && m->payload_length <= lim[1]);
     CHECK(m->prelude_crc == be32_at(at + 8));
     CHECK(m->crc == be32_at(at + m->total_length - 4));
+    CHECK(m->headers != NULL); /* so memcmp(m->headers, x, 0) is defined */
     CHECK(m->headers_length == 0 || memcmp(m->headers, at + 12, m->headers_length) == 0);
     CHECK((m->payload == NULL) == (m->payload_length == 0));
     CHECK(m->payload_length == 0 ||

@@ -26,11 +26,11 @@ import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import fastsmr
 
-from ._measure import Entry, Pair, Table
+from ._measure import Entry, Pair, Table, rotation
 
 __all__ = ["LineTexts", "Server", "sync_tables", "async_tables", "SYNC_NAMES", "ASYNC_NAMES"]
 
@@ -42,7 +42,7 @@ ASYNC_NAMES = (
     "stock aiobotocore + line parsing",
     "fastsmr.aio.text_stream",
 )
-_TEXT_READERS = {"stock boto3 + line parsing", "fastsmr.text_stream", "stock aiobotocore + line parsing", "fastsmr.aio.text_stream"}
+_TEXT_READERS = {SYNC_NAMES[3], SYNC_NAMES[4], ASYNC_NAMES[3], ASYNC_NAMES[4]}
 # The concurrency whose ratios make the headline: unpaced throughput at 16
 # streams; CPU at a fixed token rate with 128 (an LLM service's load).
 _HEADLINE_STREAMS = {False: 16, True: 128}
@@ -68,7 +68,7 @@ class LineTexts:
         buffer = self.buffer
         buffer.seek(0, io.SEEK_END)
         buffer.write(part)
-        out = []
+        out: List[str] = []
         while True:
             buffer.seek(self.read_pos)
             line = buffer.readline()
@@ -249,12 +249,19 @@ def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bo
             entries = [Entry(name, _role(name)) for name in SYNC_NAMES]
             entries_by_level.append((streams, tokens, entries))
         try:
-            # Warm-up: imports, the connection pool, every thread.
+            # Warm-up, unpaced: imports, the connection pool, every thread.
             for name in SYNC_NAMES:
-                _guard(entries_by_level, name, lambda: run(name, biggest, min(20, plan[-1][1]), 0.0))
+                try:
+                    run(name, biggest, min(20, plan[-1][1]), 0.0)
+                except Exception as error:
+                    _fail(entries_by_level, name, error)
             for r in range(rounds):
                 for streams, tokens, entries in entries_by_level:
-                    _round(entries, r, lambda e: run(e.name, streams, tokens), streams * tokens)
+                    for entry in rotation(entries, r):
+                        try:
+                            _record(entry, *run(entry.name, streams, tokens), streams * tokens)
+                        except Exception as error:
+                            entry.fail(error)
         finally:
             fastsmr.uninstall()
     for streams, tokens, entries in entries_by_level:
@@ -263,29 +270,12 @@ def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bo
     return tables
 
 
-def _guard(levels: List[Tuple[int, int, List[Entry]]], name: str, call: Callable[[], Any]) -> None:
-    """Run ``call``; if it raises, mark ``name`` failed at every level."""
-    try:
-        call()
-    except Exception as error:
-        for _, _, entries in levels:
-            for entry in entries:
-                if entry.name == name:
-                    entry.fail(error)
-
-
-def _round(entries: List[Entry], r: int, call: Callable[[Entry], Tuple[float, float]], tokens: int) -> None:
-    live = [e for e in entries if e.status == "ok"]
-    if not live:
-        return
-    shift = r % len(live)
-    for entry in live[shift:] + live[:shift]:
-        try:
-            wall, cpu = call(entry)
-        except Exception as error:
-            entry.fail(error)
-            continue
-        _record(entry, wall, cpu, tokens)
+def _fail(levels: List[Tuple[int, int, List[Entry]]], name: str, error: BaseException) -> None:
+    """Mark ``name`` failed at every concurrency level."""
+    for _, _, entries in levels:
+        for entry in entries:
+            if entry.name == name:
+                entry.fail(error)
 
 
 def _title(client: str, streams: int, tokens: int, rate: float) -> str:
@@ -384,33 +374,25 @@ def async_tables(server: Server, *, levels: Sequence[int], rate: float, quick: b
                     raise AssertionError(f"{name}: read {sorted(set(counts))} items per stream, expected {expected}")
                 return wall, cpu
 
-            for name in ASYNC_NAMES:
+            for name in ASYNC_NAMES:  # warm-up, unpaced
                 try:
                     await run(name, biggest, min(20, plan[-1][1]), 0.0)
                 except Exception as error:
-                    for _, _, entries in entries_by_level:
-                        for entry in entries:
-                            if entry.name == name:
-                                entry.fail(error)
+                    _fail(entries_by_level, name, error)
             for r in range(rounds):
                 for streams, tokens, entries in entries_by_level:
-                    live = [e for e in entries if e.status == "ok"]
-                    if not live:
-                        continue
-                    shift = r % len(live)
-                    for entry in live[shift:] + live[:shift]:
+                    for entry in rotation(entries, r):
                         try:
-                            wall, cpu = await run(entry.name, streams, tokens)
+                            _record(entry, *await run(entry.name, streams, tokens), streams * tokens)
                         except Exception as error:
                             entry.fail(error)
-                            continue
-                        _record(entry, wall, cpu, streams * tokens)
 
     try:
         asyncio.run(main())
     finally:
         fastsmr.uninstall()
     return [
-        _table(case, _title("aiobotocore", n, t, rate), ASYNC_NAMES, entries, n, t, rate, rounds, n == _HEADLINE_STREAMS[bool(rate)], _notes(rate))
+        _table(case, _title("aiobotocore", n, t, rate), ASYNC_NAMES, entries, n, t, rate, rounds,
+               n == _HEADLINE_STREAMS[bool(rate)], _notes(rate))
         for n, t, entries in entries_by_level
     ]

@@ -27,18 +27,15 @@ import io
 import sys
 import time
 import tracemalloc
+from types import ModuleType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import fastsmr
 from fastsmr import _pure
 
 from ._inputs import chunked, converse_messages, large_payload_message, token_messages
-from ._measure import Entry, Pair, Table, time_rounds
+from ._measure import Entry, Pair, Table, rotation, time_rounds
 
-try:
-    from fastsmr import _speedups
-except ImportError:  # the pure-Python install
-    _speedups = None
 
 __all__ = ["crc_candidates", "fastest_crc", "decoder_table", "crc_table", "memory_table", "DECODER_CASES"]
 
@@ -46,8 +43,17 @@ C_MISSING = "the C extension is not built or FASTSMR_NO_EXTENSIONS is set"
 C_ENTRIES = ("fastsmr c", "fastsmr.install() c")
 
 
+def _c_backend() -> Optional[ModuleType]:
+    """The C backend, unless it is not built or FASTSMR_NO_EXTENSIONS turned it off."""
+    if fastsmr.BACKEND != "c":
+        return None
+    from fastsmr import _speedups
+
+    return _speedups
+
+
 def _c_available() -> bool:
-    return _speedups is not None and fastsmr.BACKEND == "c"
+    return _c_backend() is not None
 
 
 # --- CRC-32 implementations ------------------------------------------------------
@@ -69,8 +75,9 @@ def crc_candidates() -> Tuple[List[Tuple[str, Callable[..., int]]], Dict[str, st
         found.append(("isal crc32", isal_zlib.crc32))
     except ImportError:
         missing["isal crc32"] = "isal is not installed (pip install isal)"
-    if _c_available():
-        found.append(("fastsmr.crc32 c", _speedups.crc32))
+    c = _c_backend()
+    if c is not None:
+        found.append(("fastsmr.crc32 c", c.crc32))
     else:
         missing["fastsmr.crc32 c"] = C_MISSING
     return found, missing
@@ -253,8 +260,9 @@ def _botocore_entries(stream: Optional[Tuple[str, str, str]], sagemaker: bool) -
         return entries
     make = _event_stream_factory(*stream)
     entries.append(Entry("botocore EventStream", "baseline", run=_iterate(make), prepare=fastsmr.uninstall))
-    if _c_available():
-        entries.append(Entry("fastsmr.install() c", "fastsmr", run=_iterate(make), prepare=_set_backend(_speedups, True)))
+    c = _c_backend()
+    if c is not None:
+        entries.append(Entry("fastsmr.install() c", "fastsmr", run=_iterate(make), prepare=_set_backend(c, True)))
     else:
         entries.append(Entry.skipped("fastsmr.install() c", "fastsmr", C_MISSING))
     entries.append(Entry("fastsmr.install() python", "fastsmr", run=_iterate(make), prepare=_set_backend(_pure, True)))
@@ -322,8 +330,9 @@ def decoder_table(case: str, *, quick: bool, rounds: int) -> Table:
     loops: List[asyncio.AbstractEventLoop] = []
     entries = _botocore_entries(_STREAMS[case], case.startswith("tokens") or case == "big-chunk")
     entries += _smithy_entries(skip_async, loops)
-    if _c_available():
-        entries.append(Entry("fastsmr c", "fastsmr", run=_fastsmr_decoder(_speedups)))
+    c = _c_backend()
+    if c is not None:
+        entries.append(Entry("fastsmr c", "fastsmr", run=_fastsmr_decoder(c)))
     else:
         entries.append(Entry.skipped("fastsmr c", "fastsmr", C_MISSING))
     entries.append(Entry("fastsmr python", "fastsmr", run=_fastsmr_decoder(_pure)))
@@ -347,14 +356,17 @@ def decoder_table(case: str, *, quick: bool, rounds: int) -> Table:
         fastsmr.uninstall()
         for loop in loops:
             loop.close()
-    pairs = [Pair(fast, slow, "seconds", headline=(fast == "fastsmr c" and slow == "botocore EventStreamBuffer"))
+    # The headline is the C backend's, or the pure one's where that is all there is.
+    primary, dropin = ("fastsmr c", "fastsmr.install() c") if _c_available() else ("fastsmr python", "fastsmr.install() python")
+    headline = {(primary, "botocore EventStreamBuffer"), (primary, "smithy Event.decode"), (dropin, "botocore EventStream")}
+    pairs = [Pair(fast, slow, "seconds", headline=(fast, slow) in headline)
              for fast in ("fastsmr c", "fastsmr python")
              for slow in ("botocore EventStreamBuffer", "smithy Event.decode", "smithy Event.decode_async",
                           "CRC-32 floor", "memory copy floor")]
     if _STREAMS.get(case):
         for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts"):
             if any(e.name == fast for e in entries):
-                pairs.append(Pair(fast, "botocore EventStream", "seconds", headline=fast == "fastsmr.install() c"))
+                pairs.append(Pair(fast, "botocore EventStream", "seconds", headline=(fast, "botocore EventStream") in headline))
     notes.append(f"CRC-32 floor: {crc_name}, the fastest CRC-32 found in this run.")
     table = Table(case, title, unit, count, total, ["seconds"], entries, pairs, notes, rounds)
     return table
@@ -380,41 +392,15 @@ def crc_table(*, quick: bool, rounds: int) -> Table:
     time_rounds(entries, data, rounds)
     pairs = [Pair("fastsmr.crc32 c", name, "seconds", headline=name == "binascii.crc32")
              for name in ("binascii.crc32", "zlib-ng crc32", "isal crc32")]
-    return Table("crc", f"CRC-32 of one {size >> 20} MiB buffer", "byte", size, size, ["seconds"], entries, pairs, [], rounds)
+    title = f"CRC-32 of one {size >> 20} MiB buffer"
+    return Table("crc", title, "byte", size, size, ["seconds"], entries, pairs, [], rounds)
 
 
 # --- memory ----------------------------------------------------------------------
 
 
-def _open_event_streams(make: Callable[[Iterable[bytes]], Any], reader: Callable[[Any], Any]) -> Callable[[List[List[bytes]]], List[Any]]:
-    """Open one stream per chunk list and read its first event; keep them open."""
-
-    def run(bodies: List[List[bytes]]) -> List[Any]:
-        held = []
-        for chunks in bodies:
-            iterator = iter(reader(make(_Fresh(chunks))))
-            next(iterator)
-            held.append(iterator)
-        return held
-
-    return run
-
-
-def _open_decoders(open_one: Callable[[], Any], feed: Callable[[Any, bytes], Any]) -> Callable[[List[List[bytes]]], List[Any]]:
-    def run(bodies: List[List[bytes]]) -> List[Any]:
-        held = []
-        for chunks in bodies:
-            decoder = open_one()
-            for _ in feed(decoder, bytes(memoryview(chunks[0]))):
-                pass
-            held.append(decoder)
-        return held
-
-    return run
-
-
 class _Fresh:
-    """Chunks copied as they are read, as a socket hands each stream its own bytes."""
+    """The chunks, copied as they are read: a socket hands each stream its own bytes."""
 
     __slots__ = ("_chunks",)
 
@@ -426,9 +412,42 @@ class _Fresh:
             yield bytes(memoryview(piece))
 
 
-def _botocore_feed(buffer: Any, piece: bytes) -> Any:
-    buffer.add_data(piece)
-    return buffer
+Opener = Callable[[List[List[bytes]]], List[Any]]
+
+
+def _open_event_streams(make: Callable[[Iterable[bytes]], Any], parts: bool) -> Opener:
+    """Open one EventStream per body and read its first event (or part); keep them open."""
+
+    def run(bodies: List[List[bytes]]) -> List[Any]:
+        held = []
+        for chunks in bodies:
+            stream = make(_Fresh(chunks))
+            iterator = iter(fastsmr.payload_parts(stream) if parts else stream)
+            next(iterator)
+            held.append(iterator)
+        return held
+
+    return run
+
+
+def _open_decoders(new: Callable[[], Any], botocore: bool = False) -> Opener:
+    """Open one decoder per body and feed it the first chunk, dropping the messages it returns."""
+
+    def run(bodies: List[List[bytes]]) -> List[Any]:
+        held = []
+        for chunks in bodies:
+            decoder = new()
+            piece = bytes(memoryview(chunks[0]))
+            if botocore:
+                decoder.add_data(piece)
+                for _ in decoder:
+                    pass
+            else:
+                decoder.feed(piece)
+            held.append(decoder)
+        return held
+
+    return run
 
 
 def memory_table(*, quick: bool, rounds: int) -> Table:
@@ -437,37 +456,37 @@ def memory_table(*, quick: bool, rounds: int) -> Table:
     chunks = chunked(b"".join(token_messages(600, seed=4)), 65536)
     bodies = [chunks] * streams
     entries: List[Entry] = []
-    stream = ("sagemaker-runtime", "InvokeEndpointWithResponseStream", "Body")
     try:
         from botocore.eventstream import EventStreamBuffer
     except ImportError:
         for name in ("botocore EventStream", "fastsmr.install() c", "fastsmr.payload_parts", "botocore EventStreamBuffer"):
-            entries.append(Entry.skipped(name, "baseline" if name.startswith("botocore") else "fastsmr", "botocore is not installed"))
+            role = "baseline" if name.startswith("botocore") else "fastsmr"
+            entries.append(Entry.skipped(name, role, "botocore is not installed"))
     else:
-        make = _event_stream_factory(*stream)
-        identity = lambda s: s  # noqa: E731
-        entries.append(Entry("botocore EventStream", "baseline", run=_open_event_streams(make, identity), prepare=fastsmr.uninstall))
-        if _c_available():
-            entries.append(Entry("fastsmr.install() c", "fastsmr", run=_open_event_streams(make, identity),
-                                 prepare=_set_backend(_speedups, True)))
+        make = _event_stream_factory("sagemaker-runtime", "InvokeEndpointWithResponseStream", "Body")
+        entries.append(Entry("botocore EventStream", "baseline", run=_open_event_streams(make, False),
+                             prepare=fastsmr.uninstall))
+        c = _c_backend()
+        if c is not None:
+            entries.append(Entry("fastsmr.install() c", "fastsmr", run=_open_event_streams(make, False),
+                                 prepare=_set_backend(c, True)))
         else:
             entries.append(Entry.skipped("fastsmr.install() c", "fastsmr", C_MISSING))
-        entries.append(Entry("fastsmr.payload_parts", "fastsmr", run=_open_event_streams(make, fastsmr.payload_parts),
+        entries.append(Entry("fastsmr.payload_parts", "fastsmr", run=_open_event_streams(make, True),
                              prepare=_set_backend(fastsmr._impl, False)))
-        entries.append(Entry("botocore EventStreamBuffer", "baseline", run=_open_decoders(EventStreamBuffer, _botocore_feed)))
-    if _c_available():
-        entries.append(Entry("fastsmr c", "fastsmr", run=_open_decoders(_speedups.Decoder, lambda d, p: d.feed(p))))
+        entries.append(Entry("botocore EventStreamBuffer", "baseline", run=_open_decoders(EventStreamBuffer, True)))
+    c = _c_backend()
+    if c is not None:
+        entries.append(Entry("fastsmr c", "fastsmr", run=_open_decoders(c.Decoder)))
     else:
         entries.append(Entry.skipped("fastsmr c", "fastsmr", C_MISSING))
-    entries.append(Entry("fastsmr python", "fastsmr", run=_open_decoders(_pure.Decoder, lambda d, p: d.feed(p))))
+    entries.append(Entry("fastsmr python", "fastsmr", run=_open_decoders(_pure.Decoder)))
     entries.append(Entry.skipped("smithy Event.decode_async", "baseline",
                                  "a pull decoder holds no state between reads: its open stream is the HTTP client's"))
     saved = fastsmr._impl
     try:
         for r in range(rounds):
-            live = [e for e in entries if e.status == "ok"]
-            shift = r % len(live) if live else 0
-            for entry in live[shift:] + live[:shift]:
+            for entry in rotation(entries, r):
                 try:
                     peak, retained = _traced(entry, bodies)
                 except Exception as error:
@@ -479,9 +498,9 @@ def memory_table(*, quick: bool, rounds: int) -> Table:
         fastsmr._impl = saved
         fastsmr.uninstall()
     pairs = [
-        Pair("fastsmr.install() c", "botocore EventStream", "peak_bytes", headline=True),
+        Pair("fastsmr.install() c", "botocore EventStream", "peak_bytes", headline=_c_available()),
         Pair("fastsmr.install() c", "botocore EventStream", "retained_bytes"),
-        Pair("fastsmr.payload_parts", "botocore EventStream", "peak_bytes"),
+        Pair("fastsmr.payload_parts", "botocore EventStream", "peak_bytes", headline=not _c_available()),
         Pair("fastsmr.payload_parts", "botocore EventStream", "retained_bytes"),
         Pair("fastsmr c", "botocore EventStreamBuffer", "peak_bytes"),
         Pair("fastsmr c", "botocore EventStreamBuffer", "retained_bytes"),

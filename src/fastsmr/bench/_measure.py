@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _np = None
 import statistics as _statistics
 
-__all__ = ["Entry", "Pair", "Table", "summary", "time_rounds", "STATISTICS"]
+__all__ = ["Entry", "Pair", "Table", "rotation", "summary", "time_rounds", "STATISTICS"]
 
 #: What computes the medians, for the report.
 STATISTICS = f"numpy {_np.__version__}" if _np is not None else "the statistics module (numpy not installed)"
@@ -41,6 +41,10 @@ def summary(values: Sequence[float]) -> Dict[str, float]:
     return {"median": float(_statistics.median(values)), "min": float(min(values)), "max": float(max(values))}
 
 
+def _skipped_run(data: Any) -> Any:
+    raise RuntimeError("a skipped or failed competitor is never run")
+
+
 @dataclasses.dataclass
 class Entry:
     """One competitor of a table: what it is, and its per-round measurements.
@@ -53,7 +57,7 @@ class Entry:
 
     name: str
     role: str
-    run: Optional[Callable[..., Any]] = None
+    run: Callable[[Any], Any] = _skipped_run
     prepare: Optional[Callable[[], None]] = None
     status: str = "ok"
     reason: str = ""
@@ -116,7 +120,7 @@ class Table:
         out: Dict[str, Any] = {"fast": pair.fast, "slow": pair.slow, "metric": pair.metric, "headline": pair.headline}
         missing = [e for e in (fast, slow) if e.status != "ok"]
         if missing:
-            out.update(status="skipped", reason="; ".join(f"{e.name}: {e.status} ({e.reason})" for e in missing))
+            out.update(status="skipped", reason=", ".join(f"{e.name} {e.status}" for e in missing))
             return out
         a, b = fast.samples.get(pair.metric, []), slow.samples.get(pair.metric, [])
         rounds = [(x, y) for x, y in zip(a, b) if x > 0 and y > 0]
@@ -129,6 +133,17 @@ class Table:
             ratios = [y / x for x, y in rounds]
         out.update(status="ok", per_round=ratios, **summary(ratios))
         return out
+
+
+def rotation(entries: Sequence[Entry], r: int) -> List[Entry]:
+    """The entries still measurable, in round ``r``'s order: each round starts one later.
+
+    >>> [e.name for e in rotation([Entry("a", "baseline"), Entry("b", "fastsmr")], 1)]
+    ['b', 'a']
+    """
+    live = [e for e in entries if e.status == "ok"]
+    shift = r % len(live) if live else 0
+    return live[shift:] + live[:shift]
 
 
 def _call_time(entry: Entry, data: Any, inner: int) -> float:
@@ -183,11 +198,7 @@ def time_rounds(
             continue
         inner[entry.name] = max(1, int(min_seconds / elapsed)) if elapsed > 0 else 1
     for r in range(rounds):
-        live = [e for e in ready if e.status == "ok"]
-        if not live:
-            return
-        shift = r % len(live)
-        for entry in live[shift:] + live[:shift]:
+        for entry in rotation(ready, r):
             try:
                 entry.record("seconds", _call_time(entry, data, inner[entry.name]))
             except Exception as error:

@@ -108,6 +108,7 @@ def table_json(table: Table) -> Dict[str, Any]:
         "units": table.units,
         "bytes": table.nbytes,
         "rounds": table.rounds,
+        "metrics": table.metrics,
         "params": table.params,
         "notes": table.notes,
         "competitors": competitors,
@@ -123,7 +124,7 @@ def document(tables: List[Table], *, argv: List[str], quick: bool, elapsed: floa
     for case in cases:
         for ratio in case["ratios"]:
             if ratio["headline"]:
-                headline.append({"case": case["case"], "title": case["title"], **ratio})
+                headline.append({"case": case["case"], "title": case["title"], "params": case["params"], **ratio})
     info = dict(start_info)
     if hasattr(os, "getloadavg"):
         info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -184,9 +185,12 @@ def _header_lines(doc: Dict[str, Any]) -> Iterator[str]:
 def text_lines(table: Dict[str, Any]) -> Iterator[str]:
     """One table as printed lines."""
     yield ""
-    yield f"== {table['case']}: {table['title']} ({table['rounds']} rounds)"
+    yield f"== {table['case']}: {table['title']} ({_rounds(table)})"
     metrics = _table_metrics(table)
+    per_unit = f"ns_per_{table['unit']}"
     head = "".join(f"{_UNITS[m][0]:>16}" for m in metrics)
+    if "seconds" in metrics:
+        head += f"{'ns/' + table['unit']:>16}{'GB/s':>10}"
     yield f"  {'competitor':<34}{head}"
     for item in table["competitors"]:
         if item["status"] != "ok":
@@ -194,6 +198,8 @@ def text_lines(table: Dict[str, Any]) -> Iterator[str]:
             continue
         cells = "".join(f"{_quantity(m, item['metrics'][m]['median']):>16}" if m in item["metrics"] else f"{'':>16}"
                         for m in metrics)
+        if per_unit in item:
+            cells += f"{item[per_unit]:>16,.0f}{item.get('gb_per_s', 0):>10.3g}"
         extra = f"  [{item['implementation']}]" if "implementation" in item else ""
         yield f"  {item['name']:<34}{cells}{extra}"
     yield "  ratios (median of per-round ratios, min-max; above 1: the first is better):"
@@ -204,10 +210,11 @@ def text_lines(table: Dict[str, Any]) -> Iterator[str]:
 
 
 def _table_metrics(table: Dict[str, Any]) -> List[str]:
-    for item in table["competitors"]:
-        if item["status"] == "ok":
-            return list(item["metrics"])
-    return []
+    return [m for m in table["metrics"] if any(m in c.get("metrics", {}) for c in table["competitors"])]
+
+
+def _rounds(table: Dict[str, Any]) -> str:
+    return "1 round" if table["rounds"] == 1 else f"{table['rounds']} rounds"
 
 
 def print_document(doc: Dict[str, Any], out: Any = None) -> None:
@@ -239,19 +246,25 @@ def markdown(doc: Dict[str, Any], chart: Optional[str]) -> str:
         else:
             lines.append(f"| {ratio['title']} | {ratio['label']} | skipped | {ratio['reason']} |")
     for table in doc["tables"]:
-        lines += ["", f"### {table['case']}: {table['title']}", "", f"{table['rounds']} rounds.", ""]
+        lines += ["", f"### {table['case']}: {table['title']}", "", f"{_rounds(table).capitalize()}.", ""]
         metrics = _table_metrics(table)
-        lines.append("| competitor | " + " | ".join(f"{_UNITS[m][0]} (median, min-max)" for m in metrics) + " |")
-        lines.append("|---|" + "---:|" * len(metrics))
+        per_unit = f"ns_per_{table['unit']}"
+        heads = [f"{_UNITS[m][0]} (median, min-max)" for m in metrics]
+        if "seconds" in metrics:
+            heads += [f"ns/{table['unit']}", "GB/s"]
+        lines.append("| competitor | " + " | ".join(heads) + " |")
+        lines.append("|---|" + "---:|" * len(heads))
         for item in table["competitors"]:
             name = item["name"] + (f" ({item['implementation']})" if "implementation" in item else "")
             if item["status"] != "ok":
-                lines.append(f"| {name} | {item['status']}: {item.get('reason', '')} |" + " |" * (len(metrics) - 1))
+                lines.append(f"| {name} | {item['status']}: {item.get('reason', '')} |" + " |" * (len(heads) - 1))
                 continue
             cells = []
             for m in metrics:
                 s = item["metrics"].get(m)
                 cells.append(f"{_quantity(m, s['median'])} ({_quantity(m, s['min'])}-{_quantity(m, s['max'])})" if s else "")
+            if "seconds" in metrics:
+                cells += [f"{item[per_unit]:,.0f}", f"{item['gb_per_s']:.3g}"] if per_unit in item else ["", ""]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", "| ratio | median | min-max |", "|---|---:|---:|"]
         for ratio in table["ratios"]:
@@ -297,22 +310,38 @@ def plot(doc: Dict[str, Any], path: str) -> Optional[str]:
     if not ratios:
         return "no headline ratio was measured"
     ratios.reverse()  # matplotlib draws the first bar at the bottom
-    labels = [f"{r['case']}: {r['fast']} vs {r['slow']}" + (f" ({_UNITS[r['metric']][0]})" if r["metric"] != "seconds" else "")
-              for r in ratios]
+    def label(r: Dict[str, Any]) -> str:
+        streams = r.get("params", {}).get("streams")
+        case = f"{r['case']} ({streams} streams)" if streams else r["case"]
+        metric = f" ({_UNITS[r['metric']][0]})" if r["metric"] != "seconds" else ""
+        return f"{case}: {r['fast']} vs {r['slow']}{metric}"
+
+    labels = [label(r) for r in ratios]
     values = [r["median"] for r in ratios]
     low = [r["median"] - r["min"] for r in ratios]
     high = [r["max"] - r["median"] for r in ratios]
-    palette = {"e2e": "#4c72b0", "paced": "#55a868", "memory": "#8172b2", "crc": "#937860"}
-    colors = [next((c for k, c in palette.items() if r["case"].startswith(k)), "#dd8452") for r in ratios]
-    fig, ax = plt.subplots(figsize=(11, 0.32 * len(ratios) + 1.6))
-    ax.barh(range(len(ratios)), values, xerr=[low, high], color=colors, capsize=2, error_kw={"elinewidth": 0.8})
+    groups = {  # case prefix -> (legend, colour)
+        "e2e": ("end to end, unpaced: client CPU per token", "#4c72b0"),
+        "paced": ("end to end at 30 tokens/s per stream: client CPU %", "#55a868"),
+        "memory": ("memory per open stream", "#8172b2"),
+        "crc": ("CRC-32", "#937860"),
+        "": ("decoding the same bytes: time", "#dd8452"),
+    }
+    kinds = [next(k for k in groups if r["case"].startswith(k)) for r in ratios]
+    fig, ax = plt.subplots(figsize=(11, 0.3 * len(ratios) + 2.0))
+    ax.barh(range(len(ratios)), values, xerr=[low, high], color=[groups[k][1] for k in kinds], capsize=2,
+            error_kw={"elinewidth": 0.8})
     ax.set_xscale("log")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(ratios)))
     ax.set_yticklabels(labels, fontsize=8)
-    for i, value in enumerate(values):
-        ax.text(value * 1.08, i, f"{value:.3g}x", va="center", fontsize=7)
-    ax.set_xlim(right=max(r["max"] for r in ratios) * 3)
+    for i, r in enumerate(ratios):
+        ax.text(r["max"] * 1.1, i, f"{r['median']:.3g}x", va="center", fontsize=7)
+    ax.set_xlim(right=max(r["max"] for r in ratios) * 4)
+    from matplotlib.patches import Patch
+
+    shown = [k for k in groups if k in kinds]
+    ax.legend([Patch(color=groups[k][1]) for k in shown], [groups[k][0] for k in shown], fontsize=7, loc="lower right")
     v, m = doc["versions"], doc["machine"]
     ax.set_xlabel("times better than the competitor (median of per-round ratios; bars: min-max), log scale")
     ax.set_title(f"fastsmr {v['fastsmr']} ({v['fastsmr backend']}), {m['python']}, {m['processor']}", fontsize=9)
