@@ -131,7 +131,7 @@ FSMR_TARGET_PCLMUL static inline __m128i fold_tail16(__m128i x0, __m128i x1, __m
     x0 = fold128(x0, k128, x2);
     x0 = fold128(x0, k128, x3);
     while (len >= 16) {
-        x0 = fold128(x0, k128, _mm_loadu_si128((const __m128i *)p));
+        x0 = fold128(x0, k128, _mm_loadu_si128((const void *)p));
         p += 16;
         len -= 16;
     }
@@ -148,17 +148,17 @@ FSMR_TARGET_PCLMUL static uint32_t crc32_pclmul(uint32_t crc, const uint8_t *p, 
     if (len < 64) {
         return crc32_table(crc, p, len);
     }
-    x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_cvtsi32_si128((int)crc));
-    x1 = _mm_loadu_si128((const __m128i *)(p + 16));
-    x2 = _mm_loadu_si128((const __m128i *)(p + 32));
-    x3 = _mm_loadu_si128((const __m128i *)(p + 48));
+    x0 = _mm_xor_si128(_mm_loadu_si128((const void *)p), _mm_cvtsi32_si128((int)crc));
+    x1 = _mm_loadu_si128((const void *)(p + 16));
+    x2 = _mm_loadu_si128((const void *)(p + 32));
+    x3 = _mm_loadu_si128((const void *)(p + 48));
     p += 64;
     len -= 64;
     while (len >= 64) {
-        x0 = fold128(x0, k512, _mm_loadu_si128((const __m128i *)p));
-        x1 = fold128(x1, k512, _mm_loadu_si128((const __m128i *)(p + 16)));
-        x2 = fold128(x2, k512, _mm_loadu_si128((const __m128i *)(p + 32)));
-        x3 = fold128(x3, k512, _mm_loadu_si128((const __m128i *)(p + 48)));
+        x0 = fold128(x0, k512, _mm_loadu_si128((const void *)p));
+        x1 = fold128(x1, k512, _mm_loadu_si128((const void *)(p + 16)));
+        x2 = fold128(x2, k512, _mm_loadu_si128((const void *)(p + 32)));
+        x3 = fold128(x3, k512, _mm_loadu_si128((const void *)(p + 48)));
         p += 64;
         len -= 64;
     }

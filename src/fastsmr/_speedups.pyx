@@ -7,7 +7,9 @@
 #   cache are touched only between _enter() and _leave(), which let one call
 #   at a time in (a critical section guards the busy flag on free-threaded
 #   builds); a second thread gets a RuntimeError, never shared writes.
-# * Message objects are immutable once built and their fields are only read.
+# * A Message's fields are set when it is built; the one written later, the
+#   private copy of its headers made on first access, is made under the
+#   Message's critical section, so it is made once and never replaced.
 # * Module globals: _TYPE_NAMES is a dict that is only read. The C core's CRC
 #   dispatch (csrc/crc32.c) is chosen by fsmr_crc32_init() at import, below,
 #   and changed afterwards only by _set_crc32_impl, a test-only setter
@@ -182,9 +184,15 @@ cdef class Message:
     @property
     def headers(self):
         """The headers, typed as botocore types them (bool, int, bytes, str)."""
-        if self._own is None:
-            self._own = PyDict_Copy(self._shared)
-        return self._own
+        cdef dict own
+        # The one field written after construction. Two threads asking at
+        # once on a free-threaded build would otherwise both store a copy,
+        # the second freeing the first while the first thread returns it.
+        with cython.critical_section(self):
+            if self._own is None:
+                self._own = PyDict_Copy(self._shared)
+            own = self._own
+        return own
 
     cdef inline dict _current(self):
         return self._own if self._own is not None else self._shared
