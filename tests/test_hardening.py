@@ -292,6 +292,18 @@ def test_truncation_raises_with_the_byte_count(backend, cut):
     assert f"{len(kept)} byte" in str(info.value) and "left over" in str(info.value)
 
 
+def test_a_split_message_without_headers(backend):
+    # Assembled without a header buffer: the C core used to hand out a NULL
+    # header pointer, which reached memcmp/memcpy (UBSan in .ci/sanitize).
+    wire = fastsmr.encode({}, b"p" * 1000) * 2
+    decoder = backend.Decoder()
+    got = []
+    for start in range(0, len(wire), 300):
+        got.extend(decoder.feed(wire[start : start + 300]))
+    decoder.close()
+    assert [(m.headers, m.payload) for m in got] == [({}, b"p" * 1000)] * 2
+
+
 def test_header_allocation_failure_poisons_the_decoder(c_backend):
     """A failed allocation of the header buffer must not leave a decoder that
     writes through it when fed again (it did: a segfault on the next feed)."""

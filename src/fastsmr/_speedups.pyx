@@ -4,12 +4,16 @@
 # Free-threading (the directive above declares Py_MOD_GIL_NOT_USED): every
 # piece of mutable state is per Decoder or written only before threads start.
 # * A Decoder's C state, its payload buffer, its pending error and its string
-#   cache are touched only between _enter() and _leave(), which let one call
-#   at a time in (a critical section guards the busy flag on free-threaded
-#   builds); a second thread gets a RuntimeError, never shared writes.
+#   and header-block caches are touched only between _enter() and _leave(),
+#   which let one call at a time in (a critical section guards the busy
+#   flag on free-threaded builds); a second thread gets a RuntimeError,
+#   never shared writes.
+#   (``buffered`` reads one aligned 32-bit count without claiming it.)
 # * A Message's fields are set when it is built; the one written later, the
 #   private copy of its headers made on first access, is made under the
 #   Message's critical section, so it is made once and never replaced.
+# * A _LineIterator (iter_lines) scans and advances under its own critical
+#   section, so sharing one between threads cannot free the chunk it scans.
 # * Module globals: _TYPE_NAMES is a dict that is only read. The C core's CRC
 #   dispatch (csrc/crc32.c) is chosen by fsmr_crc32_init() at import, below,
 #   and changed afterwards only by _set_crc32_impl, a test-only setter
@@ -624,28 +628,31 @@ cdef class _LineIterator:
         cdef const char *base
         cdef const char *found
         cdef Py_ssize_t size, start, stop
-        while True:
-            base = PyBytes_AS_STRING(self._part)
-            size = PyBytes_GET_SIZE(self._part)
-            start = self._pos
-            if start < size:
-                found = <const char *>memchr(base + start, b"\n", size - start)
-                if found != NULL:
-                    stop = found - base + (1 if self._keepends else 0)
-                    self._pos = found - base + 1
-                    if PyByteArray_GET_SIZE(self._tail) == 0:
-                        return self._line(base + start, stop - start)
-                    self._append(base + start, stop - start)
-                    return self._take_tail()
-                self._append(base + start, size - start)
-                self._pos = size
-            part = next(self._parts, None)
-            if part is None:
-                if PyByteArray_GET_SIZE(self._tail):
-                    return self._take_tail()
-                raise StopIteration
-            self._part = part if type(part) is bytes else bytes(memoryview(part))
-            self._pos = 0
+        # An iterator shared between threads on a free-threaded build must not
+        # have _part replaced (and freed) while another thread scans it.
+        with cython.critical_section(self):
+            while True:
+                base = PyBytes_AS_STRING(self._part)
+                size = PyBytes_GET_SIZE(self._part)
+                start = self._pos
+                if start < size:
+                    found = <const char *>memchr(base + start, b"\n", size - start)
+                    if found != NULL:
+                        stop = found - base + (1 if self._keepends else 0)
+                        self._pos = found - base + 1
+                        if PyByteArray_GET_SIZE(self._tail) == 0:
+                            return self._line(base + start, stop - start)
+                        self._append(base + start, stop - start)
+                        return self._take_tail()
+                    self._append(base + start, size - start)
+                    self._pos = size
+                part = next(self._parts, None)
+                if part is None:
+                    if PyByteArray_GET_SIZE(self._tail):
+                        return self._take_tail()
+                    raise StopIteration
+                self._part = part if type(part) is bytes else bytes(memoryview(part))
+                self._pos = 0
 
 
 def iter_lines(parts, keepends=False):
