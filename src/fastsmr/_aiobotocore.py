@@ -17,7 +17,7 @@ import aiobotocore.eventstream as aes
 import fastsmr
 
 from . import _botocore, _errors, _eventshapes
-from ._botocore import botocore_message, translate
+from ._botocore import BOTOCORE_PARSES, botocore_message, converted, translate
 from ._eventshapes import blob_events, payload_member, table_for
 
 __all__ = ["AioRawEvents", "AioWrappedEventStream", "events", "payload_parts", "wrap", "patches", "recognised"]
@@ -146,27 +146,14 @@ async def events(stream: Any, raw: AioRawEvents) -> AsyncIterator[Dict[str, Any]
     get = table.get
     async for batch in raw.batches(blob_events(stream._output_shape)):
         for message in batch:
-            if message.__class__ is dict:  # shaped by the codec
+            if message.__class__ is dict:  # shaped by the codec: the common case, inline
                 yield message
                 continue
-            kind = message.message_type
-            if kind != "event" and (kind == "error" or kind == "exception"):
-                parsed = await _parsed(parse_event, message)  # raises EventStreamError
-            else:
-                event_type = message.event_type
-                convert = get(event_type)
-                if convert.__class__ is str:
-                    yield {event_type: {convert: message.payload}}
-                    continue
-                if convert is None:
-                    continue  # botocore parses an unknown event type to {} and skips it
-                inner = convert(message.headers, message.payload)
-                if inner is not None:
-                    yield {event_type: inner}
-                    continue
-                parsed = await _parsed(parse_event, message)
-            if parsed:
-                yield parsed
+            event = converted(message, get)
+            if event is BOTOCORE_PARSES:
+                event = await _parsed(parse_event, message)  # raises EventStreamError for errors
+            if event:
+                yield event
 
 
 async def _payload_parts(stream: Any, raw: AioRawEvents) -> AsyncIterator[bytes]:

@@ -299,28 +299,37 @@ def events(stream: Any, raw: RawEvents) -> Iterator[Dict[str, Any]]:
     get = table.get
     for batch in raw.batches(blob_events(stream._output_shape)):
         for message in batch:
-            if message.__class__ is dict:  # shaped by the codec
+            if message.__class__ is dict:  # shaped by the codec: the common case, inline
                 yield message
                 continue
-            kind = message.message_type
-            # "event" first: one comparison for nearly every message.
-            if kind != "event" and (kind == "error" or kind == "exception"):
-                parsed = parse_event(botocore_message(message))  # raises EventStreamError
-            else:
-                event_type = message.event_type
-                convert = get(event_type)
-                if convert.__class__ is str:
-                    yield {event_type: {convert: message.payload}}
-                    continue
-                if convert is None:
-                    continue  # botocore parses an unknown event type to {} and skips it
-                inner = convert(message.headers, message.payload)
-                if inner is not None:
-                    yield {event_type: inner}
-                    continue
-                parsed = parse_event(botocore_message(message))
-            if parsed:
-                yield parsed
+            event = converted(message, get)
+            if event is BOTOCORE_PARSES:
+                event = parse_event(botocore_message(message))  # raises EventStreamError for errors
+            if event:
+                yield event
+
+
+#: What :func:`converted` returns for a message only botocore's parser handles.
+BOTOCORE_PARSES: Any = object()
+
+
+def converted(message: Any, get: Callable[[Any], Any]) -> Any:
+    """The event a decoded message makes through the converter table's ``get``:
+    a dict, None for an event type botocore skips (it parses an unknown type
+    to {} and drops it), or :data:`BOTOCORE_PARSES` for an error or exception
+    message (botocore raises EventStreamError) and a body no converter reads."""
+    kind = message.message_type
+    # "event" first: one comparison for nearly every message.
+    if kind != "event" and (kind == "error" or kind == "exception"):
+        return BOTOCORE_PARSES
+    event_type = message.event_type
+    convert = get(event_type)
+    if convert.__class__ is str:
+        return {event_type: {convert: message.payload}}
+    if convert is None:
+        return None
+    inner = convert(message.headers, message.payload)
+    return BOTOCORE_PARSES if inner is None else {event_type: inner}
 
 
 def _stock_parse_event(stream: Any) -> bool:
