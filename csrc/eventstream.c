@@ -15,9 +15,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <emmintrin.h>
+#define FSMR_STREAMING_STORES 1
+#endif
+
+/* A payload this large is not read back while it is assembled and does not
+   fit in a core's cache anyway: its bytes are written around the cache. */
+#define FSMR_LARGE_PAYLOAD (1u << 20)
+
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* memcpy, with non-temporal stores where the CPU has them: the destination
+   lines are not read in first (no read-for-ownership), which spares a third
+   of the memory traffic of filling a multi-megabyte payload. */
+static void copy_uncached(uint8_t *dst, const uint8_t *src, size_t len)
+{
+#if defined(FSMR_STREAMING_STORES)
+    size_t head = (size_t)(-(uintptr_t)dst & 15);
+    if (head > len) {
+        head = len;
+    }
+    memcpy(dst, src, head);
+    dst += head;
+    src += head;
+    len -= head;
+    while (len >= 64) {
+        __m128i a = _mm_loadu_si128((const void *)src);
+        __m128i b = _mm_loadu_si128((const void *)(src + 16));
+        __m128i c = _mm_loadu_si128((const void *)(src + 32));
+        __m128i d = _mm_loadu_si128((const void *)(src + 48));
+        _mm_stream_si128((void *)dst, a);
+        _mm_stream_si128((void *)(dst + 16), b);
+        _mm_stream_si128((void *)(dst + 32), c);
+        _mm_stream_si128((void *)(dst + 48), d);
+        dst += 64;
+        src += 64;
+        len -= 64;
+    }
+    /* Streaming stores are weakly ordered: make them visible before the
+       payload is handed to anyone. */
+    _mm_sfence();
+#endif
+    memcpy(dst, src, len);
 }
 
 static void set_error(fsmr_error *err, fsmr_error_code code, uint64_t offset, uint64_t expected,
@@ -161,7 +204,11 @@ static fsmr_status assemble(fsmr_decoder *dec, const uint8_t *data, size_t len, 
         if (room > region_end - dec->have) {
             room = region_end - dec->have;
         }
-        memcpy(dst, data + pos, room);
+        if (region_end == payload_end && payload_end - headers_end >= FSMR_LARGE_PAYLOAD) {
+            copy_uncached(dst, data + pos, room);
+        } else {
+            memcpy(dst, data + pos, room);
+        }
         if (region_end != dec->total_length) {
             dec->running_crc = ~fsmr_crc32(~dec->running_crc, data + pos, room);
         }
