@@ -35,6 +35,38 @@ def c_backend() -> types.ModuleType:
     return _speedups
 
 
+@pytest.fixture(scope="module")
+def endpoint():
+    """A local SageMaker-compatible streaming endpoint, one per test module."""
+    from fastsmr.testing import StreamingEndpoint
+
+    with StreamingEndpoint() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(endpoint):
+    """A boto3 sagemaker-runtime client of ``endpoint`` (dummy credentials)."""
+    return endpoint.client()
+
+
+@pytest.fixture
+def aio_client(endpoint):
+    """Makes aiobotocore sagemaker-runtime clients of ``endpoint``: ``async with aio_client() as c``."""
+    aiobotocore_session = pytest.importorskip("aiobotocore.session")
+
+    def make():
+        return aiobotocore_session.get_session().create_client(
+            "sagemaker-runtime",
+            endpoint_url=endpoint.url,
+            region_name="us-east-1",
+            aws_access_key_id="fastsmr-local",
+            aws_secret_access_key="fastsmr-local",
+        )
+
+    return make
+
+
 def _hypothesis_profiles() -> None:
     import os
 

@@ -189,3 +189,14 @@ def test_unknown_case_is_a_usage_error():
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_docstring_examples():
+    import doctest
+
+    import fastsmr.bench
+    from fastsmr.bench import _clients, _inputs, _measure
+
+    for module in (fastsmr.bench, _clients, _inputs, _measure, _report):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import struct
 import subprocess
 import sys
 import threading
 import warnings
-import zlib
 from typing import Any, Dict, List
 
 import botocore.eventstream as bes
@@ -22,6 +20,7 @@ import dropin_models
 import fastsmr
 from dropin_models import described, typed
 from fastsmr import _botocore
+from wire import frame
 
 SAGEMAKER = dropin_models.sagemaker_operation()
 PARSER = dropin_models.event_stream_parser(SAGEMAKER.protocol)
@@ -258,16 +257,6 @@ def test_unrecognised_aiobotocore_is_left_stock_and_botocore_installed(backend, 
 
 
 # --- decode errors -----------------------------------------------------------------------
-
-
-def frame(headers: bytes, payload: bytes = b"", total: Any = None, headers_length: Any = None) -> bytes:
-    """A message from a raw header block, with correct CRCs for whatever lengths it claims."""
-    total = 16 + len(headers) + len(payload) if total is None else total
-    headers_length = len(headers) if headers_length is None else headers_length
-    prelude = struct.pack("!II", total, headers_length)
-    prelude += struct.pack("!I", zlib.crc32(prelude))
-    body = prelude + headers + payload
-    return body + struct.pack("!I", zlib.crc32(body))
 
 
 def header(name: bytes, kind: int, value: bytes) -> bytes:

@@ -18,15 +18,9 @@ import pytest
 import fastsmr
 from fastsmr._demo import make_client
 from fastsmr.cli import main
-from fastsmr.testing import FORMATS, StreamingEndpoint, generate_text, generate_tokens, render_stream
+from fastsmr.testing import FORMATS, generate_text, generate_tokens, render_stream
 
 TIMEOUT = 120
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    with StreamingEndpoint() as ep:
-        yield ep
 
 
 @pytest.fixture(scope="module")

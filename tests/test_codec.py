@@ -12,22 +12,13 @@ import zlib
 import pytest
 
 import fastsmr
+from wire import frame
 
 SAGEMAKER_HEADERS = {
     ":event-type": "PayloadPart",
     ":content-type": "application/octet-stream",
     ":message-type": "event",
 }
-
-
-def frame(headers_block: bytes, payload: bytes, *, total=None, headers_length=None) -> bytes:
-    """A message with arbitrary (possibly wrong) lengths and correct CRCs."""
-    total = 16 + len(headers_block) + len(payload) if total is None else total
-    headers_length = len(headers_block) if headers_length is None else headers_length
-    prelude = struct.pack("!II", total, headers_length)
-    prelude += struct.pack("!I", zlib.crc32(prelude))
-    body = prelude + headers_block + payload
-    return body + struct.pack("!I", zlib.crc32(body))
 
 
 def test_backend_names(backend):

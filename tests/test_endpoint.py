@@ -25,17 +25,6 @@ from fastsmr.testing import (
 )
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    with StreamingEndpoint() as ep:
-        yield ep
-
-
-@pytest.fixture(scope="module")
-def client(endpoint):
-    return endpoint.client()
-
-
 def _stream(client, name="raw", body=b'{"inputs": "Hello"}', **kwargs):
     return client.invoke_endpoint_with_response_stream(EndpointName=name, Body=body, **kwargs)
 
@@ -393,18 +382,9 @@ def test_client_disconnect_mid_stream_frees_the_stream(endpoint):
     assert endpoint.stats.streams_open == before
 
 
-def test_aiobotocore_client(endpoint):
-    aiobotocore_session = pytest.importorskip("aiobotocore.session")
-
+def test_aiobotocore_client(aio_client):
     async def main():
-        session = aiobotocore_session.get_session()
-        async with session.create_client(
-            "sagemaker-runtime",
-            endpoint_url=endpoint.url,
-            region_name="us-east-1",
-            aws_access_key_id="k",
-            aws_secret_access_key="s",
-        ) as client:
+        async with aio_client() as client:
             response = await client.invoke_endpoint_with_response_stream(
                 EndpointName="raw", Body=b"{}", CustomAttributes="fastsmr-tokens=20"
             )

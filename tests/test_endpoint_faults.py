@@ -14,23 +14,12 @@ from botocore.config import Config
 
 import fastsmr
 from fastsmr import _pure
-from fastsmr.testing import ERROR_CODES, FORMATS, StreamingEndpoint, generate_tokens, render_stream
+from fastsmr.testing import ERROR_CODES, FORMATS, generate_tokens, render_stream
 
 try:
     from fastsmr import _speedups
 except ImportError:
     _speedups = None
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    with StreamingEndpoint() as ep:
-        yield ep
-
-
-@pytest.fixture(scope="module")
-def client(endpoint):
-    return endpoint.client()
 
 
 @pytest.fixture(params=["stock", "c", "python"])

@@ -9,18 +9,7 @@ import asyncio
 import pytest
 
 import fastsmr
-from fastsmr.testing import StreamingEndpoint, generate_text
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    with StreamingEndpoint() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def client(endpoint):
-    return endpoint.client()
+from fastsmr.testing import generate_text
 
 
 @pytest.mark.parametrize("format", ["tgi", "lmi", "openai", "raw"])
@@ -55,19 +44,11 @@ def test_sagemaker_stream_error_after_some_tokens(backend, client):
 
 
 @pytest.mark.parametrize("format", ["tgi", "lmi", "openai", "raw"])
-def test_async_text_stream_of_aiobotocore_payload_parts(backend, endpoint, format):
-    aiobotocore_session = pytest.importorskip("aiobotocore.session")
+def test_async_text_stream_of_aiobotocore_payload_parts(backend, aio_client, format):
     import fastsmr.aio
 
     async def main():
-        session = aiobotocore_session.get_session()
-        async with session.create_client(
-            "sagemaker-runtime",
-            endpoint_url=endpoint.url,
-            region_name="us-east-1",
-            aws_access_key_id="fastsmr-local",
-            aws_secret_access_key="fastsmr-local",
-        ) as client:
+        async with aio_client() as client:
             response = await client.invoke_endpoint_with_response_stream(
                 EndpointName=format, Body=b"{}", CustomAttributes="fastsmr-tokens=30; fastsmr-seed=9; fastsmr-part-bytes=5"
             )

@@ -11,31 +11,21 @@ from small and whole-stream chunking and from tight and default limits.
 
 from __future__ import annotations
 
-import struct
 import sys
 import uuid
-import zlib
 from pathlib import Path
 from typing import Dict
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
 import fastsmr  # noqa: E402
 from fastsmr._encode import encode_headers  # noqa: E402
 from fuzz_input import control  # noqa: E402
+from wire import frame  # noqa: E402
 
 CORPUS = HERE / "corpus"
-
-
-def frame(block: bytes, payload: bytes = b"", *, total=None, headers_length=None) -> bytes:
-    """A message with the given (possibly inconsistent) lengths and correct CRCs."""
-    total = 16 + len(block) + len(payload) if total is None else total
-    headers_length = len(block) if headers_length is None else headers_length
-    prelude = struct.pack("!II", total, headers_length)
-    prelude += struct.pack("!I", zlib.crc32(prelude))
-    body = prelude + block + payload
-    return body + struct.pack("!I", zlib.crc32(body))
 
 
 def _flip(wire: bytes, index: int) -> bytes:
