@@ -367,13 +367,13 @@ class Decoder:
         used = 0
         if not self._total:
             used = min(12 - self._have, size)
-            self._pieces.append(view[:used])
+            self._pieces.append(_kept(view[:used]))
             self._have += used
             if self._have < 12:
                 return used
             self._total = self._check_prelude(b"".join(self._pieces), 0, self._offset)
         take = min(self._total - self._have, size - used)
-        self._pieces.append(view[used : used + take])
+        self._pieces.append(_kept(view[used : used + take]))
         self._have += take
         used += take
         if self._have == self._total:
@@ -427,6 +427,13 @@ def _event_item(headers: Dict[str, Any], payload: bytes, events: Dict[str, Any])
             member = events[event_type]
             return payload if member is None else {event_type: {member: payload}}
     return None
+
+
+def _kept(piece: memoryview) -> Any:
+    """A piece to hold until its message is complete: a view while it is most
+    of its chunk (no copy), else a copy, so that a few bytes of an incomplete
+    message do not keep a whole chunk alive."""
+    return piece if 2 * len(piece) >= len(piece.obj) else piece.tobytes()
 
 
 def _take(pieces: List[memoryview], start: int, end: int) -> bytes:

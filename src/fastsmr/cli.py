@@ -6,7 +6,7 @@ Exit codes (the same for every subcommand):
 0     success
 1     the endpoint or the stream reported an error (ValidationError,
       ModelError, ModelStreamError, InternalStreamFailure, a broken or
-      corrupt stream), or the demo failed
+      corrupt stream), or the demo or a benchmark competitor failed
 2     bad usage (unknown option, unreadable ``--body`` file) or, for
       ``decode``, malformed event-stream input
 3     could not connect, bind a port, or find credentials/region

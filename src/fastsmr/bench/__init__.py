@@ -7,15 +7,16 @@ reported as skipped. ``pip install 'fastsmr[bench]'`` installs them all, with
 numpy for the statistics and matplotlib for ``--plot``.
 
 >>> from fastsmr.bench import run
->>> doc = run(["tokens-64k"], quick=True)  # doctest: +SKIP
->>> doc["tables"][0]["ratios"][0]["label"]  # doctest: +SKIP
-'fastsmr c vs botocore EventStreamBuffer (time)'
+>>> doc = run(["crc"], quick=True)
+>>> doc["tables"][0]["competitors"][0]["name"], doc["tables"][0]["ratios"][0]["label"]
+('binascii.crc32', 'fastsmr.crc32 c vs binascii.crc32 (time)')
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -124,8 +125,6 @@ def _argv(args: argparse.Namespace) -> List[str]:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``fastsmr bench`` from parsed arguments; 1 if a competitor failed, else 0."""
-    import os
-
     from . import _report
 
     def progress(line: str) -> None:
@@ -133,6 +132,10 @@ def main(args: argparse.Namespace) -> int:
 
     if args.rounds is not None and args.rounds < 1:
         raise ValueError("--rounds must be >= 1")
+    for option in ("json", "plot", "markdown"):  # fail now, not after a long run
+        path = getattr(args, option)
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise ValueError(f"--{option} {path}: no such directory")
     doc = run(args.case, quick=args.quick, rounds=args.rounds, streams=args.streams, argv=_argv(args),
               progress=progress)
     _report.print_document(doc)

@@ -194,12 +194,19 @@ def _install() -> None:
         raise RuntimeError("fastsmr.install() refused this botocore (see the warning)")
 
 
-def _skipped(names: Sequence[str], role_of: Callable[[str], str], reason: str) -> List[Entry]:
-    return [Entry.skipped(name, role_of(name), reason) for name in names]
-
-
 def _role(name: str) -> str:
     return "baseline" if name.startswith("stock") else "fastsmr"
+
+
+def _not_run(case: str, client: str, names: Sequence[str], plan: List[Tuple[int, int]], rate: float, rounds: int,
+             status: str, reason: str) -> List[Table]:
+    """Tables whose every client was skipped (not installed) or failed (no endpoint)."""
+    tables = []
+    for streams, tokens in plan:
+        entries = [Entry(name, _role(name), status=status, reason=reason) for name in names]
+        tables.append(_table(case, _title(client, streams, tokens, rate), names, entries, streams, tokens, rate,
+                             rounds, False, []))
+    return tables
 
 
 def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bool, rounds: int,
@@ -211,9 +218,11 @@ def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bo
         import boto3
         from botocore.config import Config
     except ImportError:
-        return [_table(case, _title("boto3", n, t, rate), SYNC_NAMES, _skipped(SYNC_NAMES, _role, "boto3 is not installed"),
-                       n, t, rate, rounds, False, []) for n, t in plan]
-    url = server.start()
+        return _not_run(case, "boto3", SYNC_NAMES, plan, rate, rounds, "skipped", "boto3 is not installed")
+    try:
+        url = server.start()
+    except (RuntimeError, OSError) as error:
+        return _not_run(case, "boto3", SYNC_NAMES, plan, rate, rounds, "failed", f"the endpoint: {error}")
     biggest = max(levels)
     client = boto3.client(
         "sagemaker-runtime",
@@ -343,9 +352,11 @@ def async_tables(server: Server, *, levels: Sequence[int], rate: float, quick: b
         from aiobotocore.config import AioConfig
     except ImportError:
         reason = "aiobotocore is not installed (pip install aiobotocore)"
-        return [_table(case, _title("aiobotocore", n, t, rate), ASYNC_NAMES, _skipped(ASYNC_NAMES, _role, reason),
-                       n, t, rate, rounds, False, []) for n, t in plan]
-    url = server.start()
+        return _not_run(case, "aiobotocore", ASYNC_NAMES, plan, rate, rounds, "skipped", reason)
+    try:
+        url = server.start()
+    except (RuntimeError, OSError) as error:
+        return _not_run(case, "aiobotocore", ASYNC_NAMES, plan, rate, rounds, "failed", f"the endpoint: {error}")
     biggest = max(levels)
     readers = _async_readers()
     entries_by_level = [(n, t, [Entry(name, _role(name)) for name in ASYNC_NAMES]) for n, t in plan]

@@ -363,13 +363,11 @@ def decoder_table(case: str, *, quick: bool, rounds: int) -> Table:
              for fast in ("fastsmr c", "fastsmr python")
              for slow in ("botocore EventStreamBuffer", "smithy Event.decode", "smithy Event.decode_async",
                           "CRC-32 floor", "memory copy floor")]
-    if _STREAMS.get(case):
-        for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts"):
-            if any(e.name == fast for e in entries):
-                pairs.append(Pair(fast, "botocore EventStream", "seconds", headline=(fast, "botocore EventStream") in headline))
+    for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts"):
+        if any(e.name == fast for e in entries):
+            pairs.append(Pair(fast, "botocore EventStream", "seconds", headline=(fast, "botocore EventStream") in headline))
     notes.append(f"CRC-32 floor: {crc_name}, the fastest CRC-32 found in this run.")
-    table = Table(case, title, unit, count, total, ["seconds"], entries, pairs, notes, rounds)
-    return table
+    return Table(case, title, unit, count, total, ["seconds"], entries, pairs, notes, rounds)
 
 
 # --- CRC-32 --------------------------------------------------------------------

@@ -146,9 +146,14 @@ def rotation(entries: Sequence[Entry], r: int) -> List[Entry]:
     return live[shift:] + live[:shift]
 
 
-def _call_time(entry: Entry, data: Any, inner: int) -> float:
+def _call_time(entry: Entry, data: Any, inner: int, warm: bool) -> float:
     if entry.prepare is not None:
         entry.prepare()
+    if warm:
+        # One untimed call first: the caches and the allocator state the previous
+        # competitor left behind (a large buffer handed back to the OS, say)
+        # are not this one's cost.
+        entry.run(data)
     gc.collect()
     run = entry.run
     start = time.perf_counter()
@@ -163,6 +168,7 @@ def time_rounds(
     rounds: int,
     *,
     min_seconds: float = 0.02,
+    max_warm_seconds: float = 1.0,
     warmup_data: Any = None,
     check: Optional[Callable[[Entry, Any], None]] = None,
 ) -> None:
@@ -171,9 +177,11 @@ def time_rounds(
     Each entry is warmed up once (on ``warmup_data`` when given: a smaller
     input for competitors that are quadratic on the real one), and then
     called ``inner`` times per round, ``inner`` chosen so that a round lasts
-    at least ``min_seconds`` (one call for anything slower). ``check(entry,
-    result)`` validates one full-size result first. An entry that raises is
-    marked failed and left out of later rounds.
+    at least ``min_seconds`` (one call for anything slower). In every round
+    an entry faster than ``max_warm_seconds`` gets one untimed call before
+    its timed ones. ``check(entry, result)`` validates one full-size result
+    first. An entry that raises is marked failed and left out of later
+    rounds.
 
     >>> e = Entry("sum", "baseline", run=sum)
     >>> time_rounds([e], [1, 2, 3], rounds=2, min_seconds=0)
@@ -182,6 +190,7 @@ def time_rounds(
     """
     ready = [e for e in entries if e.status == "ok"]
     inner: Dict[str, int] = {}
+    warm: Dict[str, bool] = {}
     for entry in ready:
         try:
             if entry.prepare is not None:
@@ -197,9 +206,10 @@ def time_rounds(
             entry.fail(error)
             continue
         inner[entry.name] = max(1, int(min_seconds / elapsed)) if elapsed > 0 else 1
+        warm[entry.name] = elapsed < max_warm_seconds
     for r in range(rounds):
         for entry in rotation(ready, r):
             try:
-                entry.record("seconds", _call_time(entry, data, inner[entry.name]))
+                entry.record("seconds", _call_time(entry, data, inner[entry.name], warm[entry.name]))
             except Exception as error:
                 entry.fail(error)

@@ -138,8 +138,10 @@ def document(tables: List[Table], *, argv: List[str], quick: bool, elapsed: floa
         "versions": versions(),
         "statistics": STATISTICS,
         "method": (
-            "Warm-up, then rounds in which every competitor runs once in an order that rotates from round "
-            "to round; ratios are taken within each round and summarised as median (min-max) over rounds."
+            "Warm-up, then rounds in which every competitor runs in an order that rotates from round to "
+            "round (decoders: one untimed call, then enough timed calls to last 20 ms; end to end: N streams "
+            "at once); ratios are taken within each round and summarised as median (min-max) over rounds. "
+            "Client CPU is the process's user + system time from the OS (time.process_time)."
         ),
         "headline": headline,
         "tables": cases,
@@ -163,13 +165,32 @@ def _quantity(metric: str, value: float) -> str:
     return f"{value:.4g}"
 
 
+def _num(value: float) -> str:
+    """Three significant digits, without an exponent.
+
+    >>> _num(1193.7), _num(82.04), _num(0.0614)
+    ('1,194', '82', '0.0614')
+    """
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
+def _floor_note(ratio: Dict[str, Any]) -> str:
+    """For a ratio against a floor (below 1): how many times the floor's time fastsmr takes."""
+    if ratio["median"] < 1 and "floor" in ratio["slow"]:
+        return f"{ratio['fast']} takes {_num(1 / ratio['median'])}x the floor's time"
+    return ""
+
+
 def _ratio_text(ratio: Dict[str, Any]) -> str:
     if ratio["status"] != "ok":
         return f"skipped ({ratio['reason']})"
-    text = f"{ratio['median']:.3g}x  ({ratio['min']:.3g}-{ratio['max']:.3g})"
-    if ratio["median"] < 1 and "floor" in ratio["slow"]:
-        text += f"  = {1 / ratio['median']:.3g}x the floor's time"
-    return text
+    note = _floor_note(ratio)
+    return f"{_num(ratio['median'])}x  ({_num(ratio['min'])}-{_num(ratio['max'])})" + (f"  = {note}" if note else "")
+
+
+def _case_label(item: Dict[str, Any]) -> str:
+    streams = item.get("params", {}).get("streams")
+    return f"{item['case']} ({streams} {'stream' if streams == 1 else 'streams'})" if streams else item["case"]
 
 
 def _header_lines(doc: Dict[str, Any]) -> Iterator[str]:
@@ -238,13 +259,14 @@ def markdown(doc: Dict[str, Any], chart: Optional[str]) -> str:
     lines += ["", doc["method"] + " The machine is shared and noisy: read the ratios, not the absolute times.", ""]
     if chart:
         lines += [f"![speedups]({chart})", ""]
-    lines += ["### Headline ratios", "", "| case | ratio | median | min-max |", "|---|---|---:|---:|"]
+    lines += ["### Headline ratios", "", "Each case is described in its section below.", "",
+              "| case | ratio | median | min-max |", "|---|---|---:|---:|"]
     for ratio in doc["headline"]:
         if ratio["status"] == "ok":
-            lines.append(f"| {ratio['title']} | {ratio['label']} | **{ratio['median']:.3g}x** "
-                         f"| {ratio['min']:.3g}-{ratio['max']:.3g} |")
+            lines.append(f"| {_case_label(ratio)} | {ratio['label']} | **{_num(ratio['median'])}x** "
+                         f"| {_num(ratio['min'])}-{_num(ratio['max'])} |")
         else:
-            lines.append(f"| {ratio['title']} | {ratio['label']} | skipped | {ratio['reason']} |")
+            lines.append(f"| {_case_label(ratio)} | {ratio['label']} | skipped | {ratio['reason']} |")
     for table in doc["tables"]:
         lines += ["", f"### {table['case']}: {table['title']}", "", f"{_rounds(table).capitalize()}.", ""]
         metrics = _table_metrics(table)
@@ -266,12 +288,13 @@ def markdown(doc: Dict[str, Any], chart: Optional[str]) -> str:
             if "seconds" in metrics:
                 cells += [f"{item[per_unit]:,.0f}", f"{item['gb_per_s']:.3g}"] if per_unit in item else ["", ""]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += ["", "| ratio | median | min-max |", "|---|---:|---:|"]
+        lines += ["", "| ratio | median | min-max | |", "|---|---:|---:|---|"]
         for ratio in table["ratios"]:
             if ratio["status"] == "ok":
-                lines.append(f"| {ratio['label']} | {ratio['median']:.3g}x | {ratio['min']:.3g}-{ratio['max']:.3g} |")
+                lines.append(f"| {ratio['label']} | {_num(ratio['median'])}x | {_num(ratio['min'])}-{_num(ratio['max'])} "
+                             f"| {_floor_note(ratio)} |")
             else:
-                lines.append(f"| {ratio['label']} | skipped | {ratio['reason']} |")
+                lines.append(f"| {ratio['label']} | skipped | | {ratio['reason']} |")
         lines += [""] + [f"* {note}" for note in table["notes"]] if table["notes"] else []
     return "\n".join(lines).rstrip() + "\n"
 
@@ -311,10 +334,8 @@ def plot(doc: Dict[str, Any], path: str) -> Optional[str]:
         return "no headline ratio was measured"
     ratios.reverse()  # matplotlib draws the first bar at the bottom
     def label(r: Dict[str, Any]) -> str:
-        streams = r.get("params", {}).get("streams")
-        case = f"{r['case']} ({streams} streams)" if streams else r["case"]
         metric = f" ({_UNITS[r['metric']][0]})" if r["metric"] != "seconds" else ""
-        return f"{case}: {r['fast']} vs {r['slow']}{metric}"
+        return f"{_case_label(r)}: {r['fast']} vs {r['slow']}{metric}"
 
     labels = [label(r) for r in ratios]
     values = [r["median"] for r in ratios]
@@ -328,7 +349,7 @@ def plot(doc: Dict[str, Any], path: str) -> Optional[str]:
         "": ("decoding the same bytes: time", "#dd8452"),
     }
     kinds = [next(k for k in groups if r["case"].startswith(k)) for r in ratios]
-    fig, ax = plt.subplots(figsize=(11, 0.3 * len(ratios) + 2.0))
+    fig, ax = plt.subplots(figsize=(13, 0.3 * len(ratios) + 2.0))
     ax.barh(range(len(ratios)), values, xerr=[low, high], color=[groups[k][1] for k in kinds], capsize=2,
             error_kw={"elinewidth": 0.8})
     ax.set_xscale("log")
@@ -336,14 +357,14 @@ def plot(doc: Dict[str, Any], path: str) -> Optional[str]:
     ax.set_yticks(range(len(ratios)))
     ax.set_yticklabels(labels, fontsize=8)
     for i, r in enumerate(ratios):
-        ax.text(r["max"] * 1.1, i, f"{r['median']:.3g}x", va="center", fontsize=7)
+        ax.text(r["max"] * 1.1, i, f"{_num(r['median'])}x", va="center", fontsize=7)
     ax.set_xlim(right=max(r["max"] for r in ratios) * 4)
     from matplotlib.patches import Patch
 
     shown = [k for k in groups if k in kinds]
     ax.legend([Patch(color=groups[k][1]) for k in shown], [groups[k][0] for k in shown], fontsize=7, loc="lower right")
     v, m = doc["versions"], doc["machine"]
-    ax.set_xlabel("times better than the competitor (median of per-round ratios; bars: min-max), log scale")
+    ax.set_xlabel("times better than the competitor, log scale (median of per-round ratios; whiskers: min-max)")
     ax.set_title(f"fastsmr {v['fastsmr']} ({v['fastsmr backend']}), {m['python']}, {m['processor']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
