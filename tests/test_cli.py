@@ -423,3 +423,16 @@ def test_demo_bad_arguments(env):
     result = run(env, "demo", "--tokens", "0")
     assert result.returncode == 2
     assert "--tokens" in err(result)
+
+
+@pytest.mark.parametrize("command", [["demo", "--quick"], ["invoke", "tgi", "--body", "{}"]])
+def test_commands_that_need_boto3_say_so_without_it(command):
+    # sys.modules[name] = None makes "import boto3" fail, as in a venv without it.
+    code = (
+        "import sys; sys.modules['boto3'] = None; from fastsmr.cli import main; "
+        f"sys.exit(main({command!r}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 2
+    assert "needs boto3: pip install 'fastsmr[demo]'" in done.stderr
+    assert "Traceback" not in done.stderr

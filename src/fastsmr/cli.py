@@ -202,9 +202,19 @@ def _flush_stdout() -> None:
 # --- demo -------------------------------------------------------------------------
 
 
+def _need_boto3(command: str) -> None:
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        raise _Failure(
+            f"fastsmr {command} needs boto3: pip install 'fastsmr[demo]'", EXIT_USAGE
+        ) from None
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
+    _need_boto3("demo")
     if args.quick:
         args.tokens, args.runs, args.answer_tokens, args.rate = min(args.tokens, 2000), 1, 20, 0.0
     if args.tokens < 1 or args.runs < 1 or args.answer_tokens < 0 or args.rate < 0:
@@ -331,6 +341,7 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _invoke(args: argparse.Namespace) -> int:
+    _need_boto3("invoke")
     import botocore.exceptions
     import urllib3.exceptions
 
