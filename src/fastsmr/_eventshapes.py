@@ -394,18 +394,18 @@ class _JSONValues:
             (name, member.serialization.get("name", name), self.converter(member))
             for name, member in shape.members.items()
         )
+
+        def structure(value: Any) -> Any:
+            if value is None:
+                return None
+            out = {}
+            for name, key, convert in fields:
+                raw = value.get(key)
+                if raw is not None:
+                    out[name] = raw if convert is None else convert(raw)
+            return out
+
         if not shape.is_tagged_union:
-
-            def structure(value: Any) -> Any:
-                if value is None:
-                    return None
-                out = {}
-                for name, key, convert in fields:
-                    raw = value.get(key)
-                    if raw is not None:
-                        out[name] = raw if convert is None else convert(raw)
-                return out
-
             return structure
 
         parser = self._parser
@@ -426,12 +426,7 @@ class _JSONValues:
                     return {name: raw if convert is None else convert(raw)}
             if parser._has_unknown_tagged_union_member(shape, value):
                 return parser._handle_unknown_tagged_union_member(parser._get_first_key(value))
-            out = {}
-            for name, key, convert in fields:
-                raw = value.get(key)
-                if raw is not None:
-                    out[name] = raw if convert is None else convert(raw)
-            return out
+            return structure(value)
 
         return union
 
