@@ -16,8 +16,8 @@ import aiobotocore.eventstream as aes
 
 import fastsmr
 
-from . import _botocore, _errors, _eventshapes
-from ._botocore import BOTOCORE_PARSES, botocore_message, converted, translate
+from . import _botocore, _eventshapes
+from ._botocore import BOTOCORE_PARSES, botocore_message, converted, ended
 from ._eventshapes import blob_events, payload_member, table_for
 
 __all__ = ["AioRawEvents", "AioWrappedEventStream", "events", "payload_parts", "wrap", "patches", "recognised"]
@@ -66,12 +66,11 @@ class AioRawEvents:
                     self.batch = iter(messages)
                     return True
             self._decoder.close()
-        except _errors.DecodeError as error:
-            self._done = True
-            raise translate(error) from None
-        except BaseException:
-            self._done = True
-            raise
+        except BaseException as error:
+            failure = ended(self, error)
+            if failure is error:
+                raise
+            raise failure from None
         self._done = True
         return False
 
@@ -99,12 +98,11 @@ class AioRawEvents:
                     messages = feed(chunk, events)
                     if messages:
                         break
-            except _errors.DecodeError as error:
-                self._done = True
-                raise translate(error) from None
-            except BaseException:
-                self._done = True
-                raise
+            except BaseException as error:
+                failure = ended(self, error)
+                if failure is error:
+                    raise
+                raise failure from None
             if messages is None:  # the end: next_batch() checks for a cut-off message
                 if not await self.next_batch():
                     return

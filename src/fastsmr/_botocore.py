@@ -149,6 +149,14 @@ def translate(error: _errors.DecodeError) -> BaseException:
     return error
 
 
+def ended(raw: Any, error: BaseException) -> BaseException:
+    """What to raise when reading a response failed: the stream is over, as
+    botocore's generator is after anything raised, and a decode error
+    becomes its botocore-compatible twin."""
+    raw._done = True
+    return translate(error) if isinstance(error, _errors.DecodeError) else error
+
+
 # --- messages as botocore's own objects --------------------------------------
 
 
@@ -223,12 +231,11 @@ class RawEvents:
                     self.batch = iter(messages)
                     return True
             self._decoder.close()
-        except _errors.DecodeError as error:
-            self._done = True
-            raise translate(error) from None
-        except BaseException:
-            self._done = True
-            raise
+        except BaseException as error:
+            failure = ended(self, error)
+            if failure is error:
+                raise
+            raise failure from None
         self._done = True
         return False
 
@@ -259,12 +266,11 @@ class RawEvents:
                         break
                 else:
                     messages = None
-            except _errors.DecodeError as error:
-                self._done = True
-                raise translate(error) from None
-            except BaseException:
-                self._done = True
-                raise
+            except BaseException as error:
+                failure = ended(self, error)
+                if failure is error:
+                    raise
+                raise failure from None
             if messages is None:  # the end: next_batch() checks for a cut-off message
                 if not self.next_batch():
                     return
@@ -384,12 +390,11 @@ def _payload_parts(stream: Any, raw: RawEvents) -> Iterator[bytes]:
                     part = payload_of(message, parse_event)
                     if part is not None:
                         yield part
-        except _errors.DecodeError as error:
-            raw._done = True
-            raise translate(error) from None
-        except BaseException:
-            raw._done = True
-            raise
+        except BaseException as error:
+            failure = ended(raw, error)
+            if failure is error:
+                raise
+            raise failure from None
         if not raw.next_batch(events):  # the end: a cut-off message raises here
             return
 
