@@ -46,7 +46,7 @@ class AioRawEvents:
         self.batch: Any = iter(())
         self._done = False
 
-    async def next_batch(self) -> bool:
+    async def next_batch(self, events: Optional[Dict[str, Optional[str]]] = None) -> bool:
         """Read chunks until some messages are decoded into ``batch``; False at the end of the stream."""
         if self._done:
             return False
@@ -61,7 +61,7 @@ class AioRawEvents:
                     chunk, _ = await next_chunk()
                 except StopAsyncIteration:
                     break
-                messages = feed(chunk)
+                messages = feed(chunk, events)
                 if messages:
                     self.batch = iter(messages)
                     return True
@@ -84,7 +84,7 @@ class AioRawEvents:
             if self.batch is not batch:
                 continue  # another reader (get_initial_response) fetched the next batch
             if feed is None or self._done:
-                if not await self.next_batch():
+                if not await self.next_batch(events):
                     return
                 next_chunk, feed = self._chunks.__anext__, self._decoder.feed
                 continue
@@ -104,7 +104,7 @@ class AioRawEvents:
                     raise
                 raise failure from None
             if messages is None:  # the end: next_batch() checks for a cut-off message
-                if not await self.next_batch():
+                if not await self.next_batch(events):
                     return
                 continue
             self.batch = iter(messages)

@@ -240,8 +240,8 @@ class RawEvents:
         return False
 
     def batches(self, events: Optional[Dict[str, Optional[str]]] = None) -> Iterator[Iterator[Any]]:
-        """``batch``, then each next one, for a loop that drains them; the
-        batches after the first are decoded with ``feed(chunk, events)``.
+        """``batch``, then each next one, for a loop that drains them; new
+        batches are decoded with ``feed(chunk, events)``.
 
         The same as calling :meth:`next_batch` after each batch, minus a method
         call per chunk: with one message per chunk (tokens arriving one by
@@ -255,7 +255,7 @@ class RawEvents:
             if self.batch is not batch:
                 continue  # another reader (get_initial_response) fetched the next batch
             if feed is None or self._done:  # not reading yet, or over
-                if not self.next_batch():
+                if not self.next_batch(events):
                     return
                 chunks, feed = self._chunks, self._decoder.feed
                 continue
@@ -272,7 +272,7 @@ class RawEvents:
                     raise
                 raise failure from None
             if messages is None:  # the end: next_batch() checks for a cut-off message
-                if not self.next_batch():
+                if not self.next_batch(events):
                     return
                 continue
             self.batch = iter(messages)
