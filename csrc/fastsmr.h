@@ -65,7 +65,17 @@ typedef enum {
     FSMR_ERR_HEADER_NO_TYPE,   /* no type byte after the name */
     FSMR_ERR_HEADER_TYPE,      /* unknown type: found = the type code */
     FSMR_ERR_HEADER_NO_LENGTH, /* byte array/string without room for its uint16 length */
-    FSMR_ERR_HEADER_VALUE      /* value runs past the block: expected bytes, found bytes left */
+    FSMR_ERR_HEADER_VALUE,     /* value runs past the block: expected bytes, found bytes left */
+    /* chunked transfer coding errors (fsmr_chunked_decode); offset is the
+       offending byte's within the transfer-coded body */
+    FSMR_ERR_CHUNK_SIZE,       /* no hex digit where the size starts: found = the byte */
+    FSMR_ERR_CHUNK_SIZE_OVERFLOW, /* the size does not fit in 64 bits */
+    FSMR_ERR_CHUNK_SIZE_LINE,  /* after the size, neither ';' nor a line end: found = the byte */
+    FSMR_ERR_CHUNK_LINE_END,   /* CR not followed by LF: found = the byte */
+    FSMR_ERR_CHUNK_DATA_END,   /* no CRLF after the chunk data: found = the byte */
+    FSMR_ERR_CHUNK_LINE_LENGTH, /* a size line or the trailer section is longer than expected (the limit) */
+    FSMR_ERR_CHUNK_DATA_LEFT,  /* the body ended inside a chunk: found = its data bytes missing */
+    FSMR_ERR_CHUNK_NO_LAST     /* the body ended before the last chunk */
 } fsmr_error_code;
 
 typedef struct {
@@ -157,6 +167,41 @@ fsmr_status fsmr_decoder_next(fsmr_decoder *dec, const uint8_t *data, size_t len
    checksum: lets a caller decide whether the call is worth releasing a lock
    around. */
 size_t fsmr_decoder_next_work(const fsmr_decoder *dec, const uint8_t *data, size_t len);
+
+/* ------------------------------------------------------ chunked transfer */
+
+/* The longest chunk-size line (extensions included), and the longest
+   trailer section, accepted: both are skipped, never stored. */
+#define FSMR_CHUNKED_MAX_LINE 65536u
+
+typedef enum {
+    FSMR_CHUNKED_NEED_INPUT = 0, /* everything given was consumed */
+    FSMR_CHUNKED_END = 1,        /* the last chunk and the trailer section are read */
+    FSMR_CHUNKED_ERROR = -1      /* *err says what; the decoder is then unusable */
+} fsmr_chunked_status;
+
+/* An HTTP/1.1 chunked transfer coding decoder (RFC 9112 section 7.1). It
+   accepts LF as well as CRLF line ends and whitespace around the chunk size,
+   and skips chunk extensions and trailer fields. */
+typedef struct {
+    int state;
+    uint64_t offset;       /* transfer-coded bytes consumed so far */
+    uint64_t chunk_left;   /* the size being read, then the data bytes left */
+    uint32_t line_length;  /* of the size line, or of the trailer section */
+} fsmr_chunked;
+
+void fsmr_chunked_init(fsmr_chunked *dec);
+
+/* Decode data[0:len], writing the body bytes it holds to out, which has room
+   for len bytes; *out_length is how many were written and *consumed how many
+   of data were used (all of them unless the body ended). */
+fsmr_chunked_status fsmr_chunked_decode(fsmr_chunked *dec, const uint8_t *data, size_t len, uint8_t *out,
+                                        size_t *out_length, size_t *consumed, fsmr_error *err);
+
+/* The body's end, as the connection reports it: FSMR_OK if it came after
+   the last chunk (a trailer section cut short loses no data, and urllib3
+   accepts it too), else the error that says what is missing. */
+fsmr_error_code fsmr_chunked_finish(const fsmr_chunked *dec, fsmr_error *err);
 
 /* Walk a whole header block; FSMR_OK if every header is well formed. */
 fsmr_error_code fsmr_validate_headers(const uint8_t *block, uint32_t length, fsmr_error *err);

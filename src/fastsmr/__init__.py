@@ -17,6 +17,7 @@ import os
 from ._encode import Byte, Long, Short, Timestamp, Uuid, encode
 from ._errors import (
     ChecksumMismatch,
+    ChunkedEncodingError,
     DecodeError,
     DuplicateHeader,
     InvalidHeader,
@@ -54,6 +55,7 @@ __all__ = [
     "BotocoreCompatibilityWarning",
     "Byte",
     "ChecksumMismatch",
+    "ChunkedEncodingError",
     "DecodeError",
     "Decoder",
     "DuplicateHeader",

@@ -2,7 +2,8 @@
 
 aiobotocore's ``AioEventStream`` subclasses botocore's ``EventStream`` with an
 async generator over ``raw_stream.content.iter_chunks()`` and an async
-``_parse_event``. ``install()`` replaces its ``_create_raw_event_generator``
+``_parse_event``; fastsmr reads the same body with ``readany`` (see
+:func:`body_reader`). ``install()`` replaces its ``_create_raw_event_generator``
 (an :class:`AioRawEvents` takes the generator's place) and ``__aiter__``; the
 converters, error translation and message objects are the sync half's.
 """
@@ -10,9 +11,10 @@ converters, error translation and message objects are the sync half's.
 from __future__ import annotations
 
 import inspect
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import aiobotocore.eventstream as aes
+from aiohttp import StreamReader
 
 import fastsmr
 
@@ -53,13 +55,12 @@ class AioRawEvents:
         try:
             if self._chunks is None:
                 self._decoder = fastsmr._impl.Decoder()
-                self._chunks = self._raw_stream.content.iter_chunks().__aiter__()
+                self._chunks = body_reader(self._raw_stream.content)
             feed = self._decoder.feed
-            next_chunk = self._chunks.__anext__
+            read = self._chunks
             while True:
-                try:
-                    chunk, _ = await next_chunk()
-                except StopAsyncIteration:
+                chunk = await read()
+                if not chunk:
                     break
                 messages = feed(chunk, events)
                 if messages:
@@ -76,7 +77,7 @@ class AioRawEvents:
 
     async def batches(self, events: Optional[Dict[str, Optional[str]]] = None) -> AsyncIterator[Any]:
         """``batch``, then each next one (see :meth:`RawEvents.batches`)."""
-        next_chunk: Any = None
+        read: Any = None
         feed: Any = None
         while True:
             batch = self.batch
@@ -86,13 +87,12 @@ class AioRawEvents:
             if feed is None or self._done:
                 if not await self.next_batch(events):
                     return
-                next_chunk, feed = self._chunks.__anext__, self._decoder.feed
+                read, feed = self._chunks, self._decoder.feed
                 continue
             try:
                 while True:
-                    try:
-                        chunk, _ = await next_chunk()
-                    except StopAsyncIteration:
+                    chunk = await read()
+                    if not chunk:
                         messages = None
                         break
                     messages = feed(chunk, events)
@@ -118,6 +118,29 @@ class AioRawEvents:
                 return botocore_message(message)
             if not await self.next_batch():
                 raise StopAsyncIteration
+
+
+def body_reader(content: Any) -> Callable[[], Awaitable[bytes]]:
+    """What reads the body in ``content`` (an aiohttp response's): an async
+    call returning the next bytes, b"" at the end.
+
+    aiohttp hands a chunked body to its ``StreamReader`` a chunk at a time;
+    ``readany`` takes everything that has arrived in one step, where
+    ``iter_chunks`` (aiobotocore's way) takes a step per chunk: with a token
+    per chunk, those steps cost more than decoding the tokens. Any other
+    ``content`` is read through its ``iter_chunks``.
+    """
+    if isinstance(content, StreamReader):
+        return content.readany
+    chunks = content.iter_chunks().__aiter__()
+
+    async def next_chunk() -> bytes:
+        async for chunk, _ in chunks:
+            if chunk:  # an empty chunk marks a chunk end, not the body's
+                return chunk
+        return b""
+
+    return next_chunk
 
 
 async def _parsed(parse_event: Any, message: Any) -> Any:

@@ -28,12 +28,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import botocore.eventstream as bes
 import botocore.exceptions
+from urllib3.exceptions import ProtocolError
 
 import fastsmr
 
 from . import _errors
 from ._encode import encode
 from ._eventshapes import blob_events, payload_member, table_for
+from ._urllib3 import body_chunks
 from ._warnings import BotocoreCompatibilityWarning
 
 __all__ = [
@@ -110,6 +112,13 @@ class TruncatedStreamError(_ParserError, _errors.TruncatedStreamError):
     __init__ = _errors.TruncatedStreamError.__init__
 
 
+class ChunkedEncodingError(ProtocolError, _errors.ChunkedEncodingError):
+    """The HTTP body's chunked transfer coding is broken or cut short: a
+    ``urllib3.exceptions.ProtocolError``, as urllib3's own chunked reads raise."""
+
+    __init__ = _errors.ChunkedEncodingError.__init__
+
+
 class DecodeError(_ParserError, _errors.DecodeError):
     """Any other fastsmr decode error (a ``ParserError``)."""
 
@@ -124,6 +133,7 @@ _TRANSLATIONS: Dict[type, type] = {
     _errors.InvalidMessageLength: InvalidMessageLength,
     _errors.InvalidHeader: InvalidHeader,
     _errors.TruncatedStreamError: TruncatedStreamError,
+    _errors.ChunkedEncodingError: ChunkedEncodingError,
     _errors.DecodeError: DecodeError,
 }
 
@@ -223,7 +233,7 @@ class RawEvents:
             if self._chunks is None:
                 # Looked up now, not at import, so that tests can switch backends.
                 self._decoder = fastsmr._impl.Decoder()
-                self._chunks = iter(self._raw_stream.stream())
+                self._chunks = body_chunks(self._raw_stream)
             feed = self._decoder.feed
             for chunk in self._chunks:
                 messages = feed(chunk, events)

@@ -31,6 +31,14 @@ cdef extern from "fastsmr.h" nogil:
         FSMR_ERR_HEADER_TYPE
         FSMR_ERR_HEADER_NO_LENGTH
         FSMR_ERR_HEADER_VALUE
+        FSMR_ERR_CHUNK_SIZE
+        FSMR_ERR_CHUNK_SIZE_OVERFLOW
+        FSMR_ERR_CHUNK_SIZE_LINE
+        FSMR_ERR_CHUNK_LINE_END
+        FSMR_ERR_CHUNK_DATA_END
+        FSMR_ERR_CHUNK_LINE_LENGTH
+        FSMR_ERR_CHUNK_DATA_LEFT
+        FSMR_ERR_CHUNK_NO_LAST
 
     ctypedef struct fsmr_error:
         fsmr_error_code code
@@ -90,3 +98,16 @@ cdef extern from "fastsmr.h" nogil:
     fsmr_status fsmr_decoder_next(fsmr_decoder *dec, const uint8_t *data, size_t len,
                                   size_t *consumed, fsmr_message *msg, fsmr_error *err)
     size_t fsmr_decoder_next_work(const fsmr_decoder *dec, const uint8_t *data, size_t len)
+
+    ctypedef enum fsmr_chunked_status:
+        FSMR_CHUNKED_NEED_INPUT
+        FSMR_CHUNKED_END
+        FSMR_CHUNKED_ERROR
+
+    ctypedef struct fsmr_chunked:
+        uint64_t offset
+
+    void fsmr_chunked_init(fsmr_chunked *dec)
+    fsmr_chunked_status fsmr_chunked_decode(fsmr_chunked *dec, const uint8_t *data, size_t len, uint8_t *out,
+                                            size_t *out_length, size_t *consumed, fsmr_error *err)
+    fsmr_error_code fsmr_chunked_finish(const fsmr_chunked *dec, fsmr_error *err)

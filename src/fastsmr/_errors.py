@@ -16,6 +16,8 @@ __all__ = [
     "InvalidHeader",
     "DuplicateHeader",
     "TruncatedStreamError",
+    "ChunkedEncodingError",
+    "MAX_CHUNK_LINE",
 ]
 
 
@@ -122,3 +124,37 @@ class TruncatedStreamError(DecodeError):
             offset,
         )
         self.remaining = remaining
+
+
+#: The longest chunk-size line, and trailer section, a chunked body may have
+#: (csrc/fastsmr.h's FSMR_CHUNKED_MAX_LINE).
+MAX_CHUNK_LINE = 65536
+
+_CHUNK_PROBLEMS = {
+    "size": "expected a hex digit of a chunk size, found {found}",
+    "size_overflow": "the chunk size does not fit in 64 bits",
+    "size_line": "expected ';' or a line end after the chunk size, found {found}",
+    "line_end": "expected LF after CR, found {found}",
+    "data_end": "expected CRLF after the chunk data, found {found}",
+    "line_length": f"a chunk-size line or the trailer section is longer than {MAX_CHUNK_LINE} bytes",
+    "data_left": "the body ended inside a chunk, {found} bytes of its data short",
+    "no_last_chunk": "the body ended before the last chunk",
+}
+
+
+class ChunkedEncodingError(DecodeError):
+    """An HTTP body in chunked transfer coding that cannot be read as chunks,
+    or that ended before its last chunk.
+
+    ``offset`` counts the transfer-coded bytes (chunk-size lines included)
+    from the start of the body; ``problem`` names what was wrong (a key of
+    the messages below) and ``found`` is the offending byte, or the data
+    bytes missing for ``"data_left"``.
+    """
+
+    def __init__(self, problem: str, offset: int, found: int = 0) -> None:
+        shown = repr(bytes([found])) if problem in ("size", "size_line", "line_end", "data_end") else found
+        reason = _CHUNK_PROBLEMS[problem].format(found=shown)
+        super().__init__(f"invalid chunked transfer coding at offset {offset}: {reason}", offset)
+        self.problem = problem
+        self.found = found

@@ -12,6 +12,7 @@ import struct
 from binascii import crc32 as _crc32
 from typing import Any, Dict, List, Optional
 
+from ._chunked import ChunkedDecoder
 from ._errors import (
     ChecksumMismatch,
     DecodeError,
@@ -29,7 +30,7 @@ from ._message import (
     message_repr,
 )
 
-__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode"]
+__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "ChunkedDecoder"]
 
 BACKEND = "python"
 

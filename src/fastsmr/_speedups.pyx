@@ -28,7 +28,7 @@ the Python objects botocore would produce and owns every Python object.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE, _PyBytes_Resize
 from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_SetDefault
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
@@ -40,6 +40,7 @@ from ._cfastsmr cimport *
 
 from ._errors import (
     ChecksumMismatch,
+    ChunkedEncodingError,
     DecodeError,
     DuplicateHeader,
     InvalidHeader,
@@ -55,12 +56,14 @@ from ._message import (
     message_repr,
 )
 
-__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "iter_lines"]
+__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "iter_lines", "ChunkedDecoder"]
 
 BACKEND = "c"
 
 cdef extern from "Python.h":
     Py_ssize_t PyDict_GET_SIZE(dict d)
+    # A new reference, owned by the caller: ChunkedDecoder resizes it in place.
+    PyObject *_new_bytes "PyBytes_FromStringAndSize"(const char *data, Py_ssize_t size) except NULL
 
 cdef enum:
     # Checksumming at least this many bytes is worth releasing the GIL for.
@@ -658,3 +661,108 @@ cdef class _LineIterator:
 def iter_lines(parts, keepends=False):
     """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C."""
     return _LineIterator(parts, keepends)
+
+
+cdef dict _CHUNK_PROBLEMS = {
+    FSMR_ERR_CHUNK_SIZE: "size",
+    FSMR_ERR_CHUNK_SIZE_OVERFLOW: "size_overflow",
+    FSMR_ERR_CHUNK_SIZE_LINE: "size_line",
+    FSMR_ERR_CHUNK_LINE_END: "line_end",
+    FSMR_ERR_CHUNK_DATA_END: "data_end",
+    FSMR_ERR_CHUNK_LINE_LENGTH: "line_length",
+    FSMR_ERR_CHUNK_DATA_LEFT: "data_left",
+    FSMR_ERR_CHUNK_NO_LAST: "no_last_chunk",
+}
+
+
+@cython.final
+cdef class ChunkedDecoder:
+    """Incremental decoder of an HTTP/1.1 body in chunked transfer coding.
+
+    ``feed`` takes the body's bytes as they come off the connection and
+    returns the data of the chunks they hold; ``done`` turns true once the
+    last chunk and the trailer section are read, and ``unused`` then counts
+    the bytes fed past them. ``close()`` says the connection ended the body:
+    it raises ``ChunkedEncodingError`` unless the last chunk was read.
+
+    >>> d = ChunkedDecoder()
+    >>> d.feed(b"5\r\nhel"), d.feed(b"lo\r\n0\r\n\r\n"), d.done
+    (b'hel', b'lo', True)
+    """
+
+    cdef fsmr_chunked _dec
+    cdef object _error
+    cdef Py_ssize_t _unused
+    cdef bint _done
+
+    def __cinit__(self):
+        fsmr_chunked_init(&self._dec)
+
+    @property
+    def done(self):
+        """True once the last chunk and the trailer section have been read."""
+        return self._done
+
+    @property
+    def unused(self):
+        """Bytes fed after the end of the body."""
+        return self._unused
+
+    @property
+    def offset(self):
+        """Transfer-coded bytes of the body read so far."""
+        return self._dec.offset
+
+    def feed(self, data):
+        """The chunk data in ``data``, the next bytes of the body.
+
+        Data that came before bad bytes is returned; the error is raised by
+        the next call.
+        """
+        cdef Py_buffer view
+        cdef fsmr_error err
+        cdef fsmr_chunked_status status = FSMR_CHUNKED_NEED_INPUT
+        cdef size_t written = 0, consumed = 0
+        cdef PyObject *out = NULL
+        cdef bint failed, was_done
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            # The body's data is never longer than the bytes that carry it.
+            out = _new_bytes(NULL, view.len)
+            with cython.critical_section(self):
+                failed, was_done = self._error is not None, self._done
+                if was_done:
+                    self._unused += view.len
+                elif not failed:
+                    status = fsmr_chunked_decode(&self._dec, <const uint8_t *>view.buf, <size_t>view.len,
+                                                 <uint8_t *>PyBytes_AS_STRING(<object>out), &written, &consumed,
+                                                 &err)
+                    if status == FSMR_CHUNKED_END:
+                        self._done = True
+                        self._unused = view.len - consumed
+            if failed:
+                raise self._error.with_traceback(None)
+            if status == FSMR_CHUNKED_ERROR:
+                self._error = ChunkedEncodingError(_CHUNK_PROBLEMS[err.code], err.offset, err.found)
+                if written == 0:
+                    raise self._error
+            if written == 0:
+                return b""
+            if written != <size_t>view.len:
+                _PyBytes_Resize(&out, written)
+            return <object>out
+        finally:
+            Py_XDECREF(out)
+            PyBuffer_Release(&view)
+
+    def close(self):
+        """The body has ended: raises ``ChunkedEncodingError`` unless its last chunk was read."""
+        cdef fsmr_error err
+        cdef fsmr_error_code code
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        with cython.critical_section(self):
+            code = fsmr_chunked_finish(&self._dec, &err)
+        if code != FSMR_OK:
+            self._error = ChunkedEncodingError(_CHUNK_PROBLEMS[err.code], err.offset, err.found)
+            raise self._error
