@@ -11,6 +11,10 @@ event building are measured, not the network.
   tokens arrive from a live endpoint) and in 64 KiB chunks. Stock iteration
   against ``fastsmr.install()`` and against ``fastsmr.payload_parts()``, and
   the decoder alone (no events built: the floor for both).
+* The same SageMaker stream as a real urllib3 response whose chunked HTTP
+  body (one message per HTTP chunk, as a model server sends tokens) is
+  already in memory: stock botocore reads it through urllib3's chunk parser,
+  fastsmr through its own (the way both read a live connection).
 * Bedrock ``ConverseStream``: JSON events (``contentBlockDelta`` with a token
   each, framed by the start, stop and metadata events), stock against
   installed.
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import http.client
+import io
 import json
 import platform
 import random
@@ -34,6 +40,7 @@ from typing import Any, Callable, Dict, List
 
 import botocore
 import botocore.session
+import urllib3
 from botocore.eventstream import EventStream
 from botocore.parsers import create_parser
 
@@ -47,6 +54,30 @@ except ImportError:
 
 BACKENDS = {"c": _speedups, "python": _pure}
 TARGETS = {"installed": 30.0, "payload_parts": 50.0, "converse installed": 5.0}
+
+
+class _InMemory:
+    """What http.client reads a response from: a socket's ``makefile``, here over bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def makefile(self, mode: str) -> Any:
+        return io.BufferedReader(io.BytesIO(self._data))
+
+
+def http_response(body: bytes) -> Any:
+    """A urllib3 response (what botocore's ``raw_stream`` is) with this chunked body in memory."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    original = http.client.HTTPResponse(_InMemory(head + body), method="POST")  # type: ignore[arg-type]
+    original.begin()
+    return urllib3.HTTPResponse(body=original, headers=dict(original.msg.items()), status=original.status,
+                                preload_content=False, decode_content=False, original_response=original)
+
+
+def http_chunked(messages: List[bytes]) -> bytes:
+    """The messages as a chunked HTTP body, one message per chunk."""
+    return b"".join(b"%x\r\n%s\r\n" % (len(m), m) for m in messages) + b"0\r\n\r\n"
 
 
 class Body:
@@ -102,20 +133,20 @@ def chunked(messages: List[bytes], size: int) -> List[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-def iterate(shape: Any, parser: Any, chunks: List[bytes]) -> Callable[[], int]:
+def iterate(shape: Any, parser: Any, body: Callable[[], Any]) -> Callable[[], int]:
     def run() -> int:
         count = 0
-        for _ in EventStream(Body(chunks), shape, parser, "Bench"):
+        for _ in EventStream(body(), shape, parser, "Bench"):
             count += 1
         return count
 
     return run
 
 
-def parts(shape: Any, parser: Any, chunks: List[bytes]) -> Callable[[], int]:
+def parts(shape: Any, parser: Any, body: Callable[[], Any]) -> Callable[[], int]:
     def run() -> int:
         count = 0
-        for _ in fastsmr.payload_parts(EventStream(Body(chunks), shape, parser, "Bench")):
+        for _ in fastsmr.payload_parts(EventStream(body(), shape, parser, "Bench")):
             count += 1
         return count
 
@@ -153,17 +184,23 @@ def variants(backend: str, count: int) -> Dict[str, Dict[str, Any]]:
     tokens = sagemaker_messages(count)
     events = converse_messages(count)
     found: Dict[str, Dict[str, Any]] = {}
-    for label, size in (("per-message chunks", 0), ("64 KiB chunks", 65536)):
-        chunks = chunked(tokens, size)
-        found[f"stock [{label}]"] = {"run": iterate(*sagemaker, chunks), "stock": True}
-        found[f"installed [{label}]"] = {"run": iterate(*sagemaker, chunks), "baseline": f"stock [{label}]",
+    wire = http_chunked(tokens)
+    bodies = {
+        "per-message chunks": lambda chunks=chunked(tokens, 0): Body(chunks),
+        "64 KiB chunks": lambda chunks=chunked(tokens, 65536): Body(chunks),
+        "HTTP body in memory": lambda: http_response(wire),
+    }
+    for label, body in bodies.items():
+        found[f"stock [{label}]"] = {"run": iterate(*sagemaker, body), "stock": True}
+        found[f"installed [{label}]"] = {"run": iterate(*sagemaker, body), "baseline": f"stock [{label}]",
                                          "target": "installed"}
-        found[f"payload_parts [{label}]"] = {"run": parts(*sagemaker, chunks), "baseline": f"stock [{label}]",
+        found[f"payload_parts [{label}]"] = {"run": parts(*sagemaker, body), "baseline": f"stock [{label}]",
                                              "target": "payload_parts"}
-        found[f"decoder alone [{label}]"] = {"run": decode_only(chunks), "baseline": f"stock [{label}]"}
-    chunks = chunked(events, 0)
-    found["converse stock"] = {"run": iterate(*converse, chunks), "stock": True}
-    found["converse installed"] = {"run": iterate(*converse, chunks), "baseline": "converse stock",
+        if label != "HTTP body in memory":
+            found[f"decoder alone [{label}]"] = {"run": decode_only(body()._chunks), "baseline": f"stock [{label}]"}
+    converse_body = lambda chunks=chunked(events, 0): Body(chunks)  # noqa: E731
+    found["converse stock"] = {"run": iterate(*converse, converse_body), "stock": True}
+    found["converse installed"] = {"run": iterate(*converse, converse_body), "baseline": "converse stock",
                                    "target": "converse installed"}
     return found
 

@@ -48,7 +48,10 @@ def server() -> Iterator[LoopbackServer]:
 @pytest.fixture
 def client(server: LoopbackServer) -> Any:
     config = Config(retries={"total_max_attempts": 1}, read_timeout=10)
-    return boto3.client("sagemaker-runtime", endpoint_url=server.url, config=config, **CREDENTIALS)
+    made = boto3.client("sagemaker-runtime", endpoint_url=server.url, config=config, **CREDENTIALS)
+    if not hasattr(made, "invoke_endpoint_with_response_stream"):
+        pytest.skip("this botocore has no invoke_endpoint_with_response_stream")
+    return made
 
 
 def call(client: Any) -> Any:
@@ -192,3 +195,32 @@ def test_the_drop_in_reads_the_body_without_urllib3s_chunk_parser(backend, serve
     for way in ("installed", "wrapped", "payload_parts"):
         server.reply(b"", wire=CODINGS["chunks across messages"])
         assert read(client, way) == [typed({"PayloadPart": {"Bytes": payload}}) for payload in PAYLOADS]
+
+
+def test_lambda_streams_too_on_every_supported_botocore(backend, server, monkeypatch):
+    # Lambda's InvokeWithResponseStream is in the oldest botocore supported
+    # (SageMaker's streaming call is not): the body is read past urllib3's
+    # chunk parser there as well, and its connection goes back to the pool.
+    config = Config(retries={"total_max_attempts": 1}, read_timeout=10)
+    client = boto3.client("lambda", endpoint_url=server.url, config=config, **CREDENTIALS)
+    chunks = [fastsmr.encode({":message-type": "event", ":event-type": "PayloadChunk"}, p) for p in PAYLOADS]
+    wire = chunked(b"".join(chunks), [90, 7])
+    server.reply(b"", wire=wire)
+    stock = observe(iter(client.invoke_with_response_stream(FunctionName="f")["EventStream"]))
+    assert stock == [typed({"PayloadChunk": {"Payload": payload}}) for payload in PAYLOADS]
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the body went through urllib3's read_chunked")
+
+    monkeypatch.setattr(HTTPResponse, "read_chunked", refuse)
+    first = len(server.requests)
+    for way in ("installed", "wrapped"):
+        server.reply(b"", wire=wire)
+        if way == "installed":
+            fastsmr.install()
+        try:
+            stream = client.invoke_with_response_stream(FunctionName="f")["EventStream"]
+            assert observe(iter(stream if way == "installed" else fastsmr.wrap(stream))) == stock
+        finally:
+            fastsmr.uninstall()
+    assert len({request.connection for request in server.requests[first:]}) == 1
