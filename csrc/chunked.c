@@ -69,6 +69,23 @@ static void size_line_done(fsmr_chunked *dec)
     dec->line_length = 0;
 }
 
+/* A byte after the chunk size's digits; 0 if it cannot follow them. */
+static int after_size(fsmr_chunked *dec, uint8_t c)
+{
+    if (c == ' ' || c == '\t') {
+        dec->state = S_SIZE_AFTER;
+    } else if (c == ';') {
+        dec->state = S_EXTENSION;
+    } else if (c == '\r') {
+        dec->state = S_SIZE_LF;
+    } else if (c == '\n') {
+        size_line_done(dec);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 fsmr_chunked_status fsmr_chunked_decode(fsmr_chunked *dec, const uint8_t *data, size_t len, uint8_t *out,
                                         size_t *out_length, size_t *consumed, fsmr_error *err)
 {
@@ -110,28 +127,21 @@ fsmr_chunked_status fsmr_chunked_decode(fsmr_chunked *dec, const uint8_t *data, 
                 dec->state = S_SIZE;
                 continue;
             }
-            if (c == ' ' || c == '\t') {
-                if (dec->state == S_SIZE) {
-                    dec->state = S_SIZE_AFTER;
-                }
-                continue;
-            }
             if (dec->state == S_SIZE_START) {
+                if (c == ' ' || c == '\t') {
+                    continue; /* whitespace before the size */
+                }
                 status = fail(err, FSMR_ERR_CHUNK_SIZE, at, 0, c);
                 goto out;
             }
+            if (!after_size(dec, c)) { /* the size is complete: c is what follows it */
+                status = fail(err, FSMR_ERR_CHUNK_SIZE_LINE, at, 0, c);
+                goto out;
+            }
+            continue;
         }
-            /* fall through: the size is complete */
         case S_SIZE_AFTER:
-            if (c == ' ' || c == '\t') {
-                dec->state = S_SIZE_AFTER;
-            } else if (c == ';') {
-                dec->state = S_EXTENSION;
-            } else if (c == '\r') {
-                dec->state = S_SIZE_LF;
-            } else if (c == '\n') {
-                size_line_done(dec);
-            } else {
+            if (!after_size(dec, c)) {
                 status = fail(err, FSMR_ERR_CHUNK_SIZE_LINE, at, 0, c);
                 goto out;
             }

@@ -9,6 +9,11 @@ same message, offset and attributes. A failed decoder must then keep raising
 that error, and close() must agree too. Any other exception, or a crash, is a
 finding.
 
+An HTTP-chunked input (control bit 7) is first fed, in the same chunks, to a
+C and a pure ChunkedDecoder, which must agree in the same way (returned
+bytes, done, unused and offset after every feed); the data they read is then
+decoded as above.
+
     python tests/fuzz/run.py atheris --seconds 60
 
 ``check(data)`` is also what tests/test_hardening.py replays the corpus with.
@@ -18,11 +23,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fuzz_input import FuzzInput, parse  # noqa: E402
+from fuzz_input import FuzzInput, dechunked, parse  # noqa: E402
 
 
 def _message(m: Any) -> Tuple[Any, ...]:
@@ -35,21 +40,21 @@ def _error(exc: BaseException) -> Tuple[Any, ...]:
     return (type(exc).__name__, str(exc), sorted(vars(exc).items()))
 
 
-def outcome(module: Any, inp: FuzzInput, decode_error: type) -> List[Any]:
-    """What one backend makes of the input, step by step."""
-    decoder = module.Decoder(
-        max_headers_length=inp.max_headers_length, max_payload_length=inp.max_payload_length
-    )
+def _steps(
+    decoder: Any, chunks: List[bytes], result: Callable[[Any], Any], state: Callable[[Any], Any], decode_error: type
+) -> List[Any]:
+    """Each feed's result (or error) and the decoder's state after it, then close()."""
     steps: List[Any] = []
     failed = None
-    for chunk in inp.chunks:
+    for chunk in chunks:
         try:
-            steps.append([_message(m) for m in decoder.feed(chunk)])
+            steps.append(result(decoder.feed(chunk)))
         except decode_error as exc:
             failed = exc
             steps.append(_error(exc))
+        steps.append(state(decoder))
+        if failed is not None:
             break
-        steps.append(decoder.buffered)
     try:
         decoder.close()
         steps.append("closed")
@@ -69,19 +74,45 @@ def outcome(module: Any, inp: FuzzInput, decode_error: type) -> List[Any]:
     return steps
 
 
+def outcome(module: Any, inp: FuzzInput, decode_error: type) -> List[Any]:
+    """What one backend makes of the input, step by step."""
+    decoder = module.Decoder(
+        max_headers_length=inp.max_headers_length, max_payload_length=inp.max_payload_length
+    )
+    return _steps(decoder, inp.chunks, lambda ms: [_message(m) for m in ms], lambda d: d.buffered, decode_error)
+
+
+def chunked_outcome(module: Any, inp: FuzzInput, decode_error: type) -> Tuple[List[Any], bytes]:
+    """What one backend's ChunkedDecoder makes of the input's chunks, step by step, and the data it read."""
+    read: List[bytes] = []
+
+    def result(data: Any) -> Tuple[str, bytes]:
+        read.append(data)
+        return type(data).__name__, data  # b"x" == bytearray(b"x"): compare the type too
+
+    steps = _steps(module.ChunkedDecoder(), inp.chunks, result, lambda d: (d.done, d.unused, d.offset), decode_error)
+    return steps, b"".join(read)
+
+
+def _same(c: List[Any], python: List[Any]) -> None:
+    if c != python:
+        for i, (a, b) in enumerate(zip(c, python)):
+            if a != b:
+                raise AssertionError(f"backends differ at step {i}:\n  c:      {a!r}\n  python: {b!r}")
+        raise AssertionError(f"backends differ in length: c {len(c)} steps, python {len(python)}")
+
+
 def check(data: bytes) -> None:
     """Decode one fuzz input with both backends and require the same outcome."""
     import fastsmr
     from fastsmr import _pure, _speedups
 
     inp = parse(data)
-    c = outcome(_speedups, inp, fastsmr.DecodeError)
-    python = outcome(_pure, inp, fastsmr.DecodeError)
-    if c != python:
-        for i, (a, b) in enumerate(zip(c, python)):
-            if a != b:
-                raise AssertionError(f"backends differ at step {i}:\n  c:      {a!r}\n  python: {b!r}")
-        raise AssertionError(f"backends differ in length: c {len(c)} steps, python {len(python)}")
+    if inp.http_chunked:
+        c, read = chunked_outcome(_speedups, inp, fastsmr.ChunkedEncodingError)
+        _same(c, chunked_outcome(_pure, inp, fastsmr.ChunkedEncodingError)[0])
+        inp = parse(dechunked(data, read))
+    _same(outcome(_speedups, inp, fastsmr.DecodeError), outcome(_pure, inp, fastsmr.DecodeError))
 
 
 def main() -> None:

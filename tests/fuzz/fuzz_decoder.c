@@ -12,9 +12,14 @@
  * header block and payload must be the very bytes at its offset, and its CRC
  * must match what every available CRC implementation computes for them.
  *
+ * An HTTP-chunked stream (control bit 7) is de-chunked first, likewise twice
+ * with the same checks on agreement and heap blocks (the output buffer too is
+ * exactly as long as the chunk), and the data read is then fuzzed as the
+ * stream of the same input with bit 7 clear.
+ *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc \
- *       tests/fuzz/fuzz_decoder.c csrc/crc32.c -o fuzz_decoder
- *   gcc -g -O1 -DFSMR_FUZZ_MAIN -Icsrc tests/fuzz/fuzz_decoder.c csrc/crc32.c -o replay
+ *       tests/fuzz/fuzz_decoder.c csrc/crc32.c csrc/chunked.c -o fuzz_decoder
+ *   gcc -g -O1 -DFSMR_FUZZ_MAIN -Icsrc tests/fuzz/fuzz_decoder.c csrc/crc32.c csrc/chunked.c -o replay
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -264,6 +269,98 @@ static void same_outcome(const outcome *a, const outcome *b)
     }
 }
 
+typedef struct {
+    uint8_t *data; /* the chunks' data, in order */
+    size_t length;
+    uint64_t consumed; /* transfer-coded bytes */
+    fsmr_chunked_status status;
+    fsmr_error err;              /* when status is FSMR_CHUNKED_ERROR */
+    fsmr_error_code finish_code; /* fsmr_chunked_finish's verdict, otherwise */
+    fsmr_error finish_err;
+} chunked_outcome;
+
+/* De-chunk stream[0:n] fed as consecutive chunks of the given sizes. */
+static void run_chunked(const uint8_t *stream, size_t n, const size_t *sizes, size_t nchunks,
+                        chunked_outcome *out)
+{
+    fsmr_chunked dec;
+    size_t start = 0, c;
+    memset(out, 0, sizeof(*out));
+    out->data = (uint8_t *)malloc(n ? n : 1);
+    CHECK(out->data != NULL);
+    fsmr_chunked_init(&dec);
+    for (c = 0; c < nchunks; c++) {
+        size_t len = sizes[c], written = 12345, used = 12345;
+        uint8_t *chunk = (uint8_t *)malloc(len), *data = (uint8_t *)malloc(len);
+        fsmr_chunked_status st;
+        fsmr_error err;
+        CHECK(chunk != NULL && data != NULL);
+        memcpy(chunk, stream + start, len);
+        start += len;
+        st = fsmr_chunked_decode(&dec, chunk, len, data, &written, &used, &err);
+        CHECK(used <= len && written <= used);
+        CHECK(dec.offset == out->consumed + used);
+        if (out->status == FSMR_CHUNKED_END) {
+            /* Past the end nothing more is read. */
+            CHECK(st == FSMR_CHUNKED_END && used == 0 && written == 0);
+        }
+        if (st == FSMR_CHUNKED_NEED_INPUT) {
+            CHECK(used == len);
+        } else {
+            CHECK(st == FSMR_CHUNKED_END || st == FSMR_CHUNKED_ERROR);
+        }
+        memcpy(out->data + out->length, data, written);
+        out->length += written;
+        out->consumed += used;
+        out->status = st;
+        if (st == FSMR_CHUNKED_END) {
+            /* Nor the rest of this chunk (none, if the end was its last byte). */
+            CHECK(fsmr_chunked_decode(&dec, chunk + used, len - used, data, &written, &used, &err) ==
+                      FSMR_CHUNKED_END &&
+                  used == 0 && written == 0);
+        }
+        free(data);
+        free(chunk);
+        if (st == FSMR_CHUNKED_ERROR) {
+            /* The offending byte is the first one not consumed. */
+            CHECK(err.offset == out->consumed);
+            CHECK(err.code >= FSMR_ERR_CHUNK_SIZE && err.code <= FSMR_ERR_CHUNK_LINE_LENGTH);
+            out->err = err;
+            return;
+        }
+    }
+    CHECK(out->consumed <= n && (out->status == FSMR_CHUNKED_END || out->consumed == n));
+    memset(&out->finish_err, 0, sizeof(out->finish_err));
+    out->finish_code = fsmr_chunked_finish(&dec, &out->finish_err);
+    if (out->status == FSMR_CHUNKED_END) {
+        CHECK(out->finish_code == FSMR_OK);
+    } else if (out->finish_code == FSMR_ERR_CHUNK_DATA_LEFT) {
+        CHECK(out->finish_err.offset == n && out->finish_err.found > 0);
+    } else if (out->finish_code != FSMR_OK) {
+        CHECK(out->finish_code == FSMR_ERR_CHUNK_NO_LAST && out->finish_err.offset == n);
+    }
+}
+
+static void same_errors(const fsmr_error *a, const fsmr_error *b)
+{
+    CHECK(a->code == b->code && a->offset == b->offset);
+    CHECK(a->expected == b->expected && a->found == b->found && a->extra == b->extra);
+}
+
+static void same_chunked_outcome(const chunked_outcome *a, const chunked_outcome *b)
+{
+    CHECK(a->status == b->status && a->consumed == b->consumed && a->length == b->length);
+    CHECK(a->length == 0 || memcmp(a->data, b->data, a->length) == 0);
+    if (a->status == FSMR_CHUNKED_ERROR) {
+        same_errors(&a->err, &b->err);
+    } else {
+        CHECK(a->finish_code == b->finish_code);
+        if (a->finish_code != FSMR_OK) {
+            same_errors(&a->finish_err, &b->finish_err);
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t head[3] = {0, 0, 0};
@@ -278,7 +375,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stream = (uint8_t *)malloc(n ? n : 1);
     CHECK(stream != NULL);
     memcpy(stream, data + 3, n);
-    if (head[0] & 1) {
+    if ((head[0] & 1) && !(head[0] & 0x80)) {
         repair_crcs(stream, n);
     }
     lim = limits[(head[0] >> 1) & 3];
@@ -297,6 +394,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         sizes[nchunks] = s < left ? s : left;
         left -= sizes[nchunks];
+    }
+
+    if (head[0] & 0x80) {
+        chunked_outcome dechunked, whole_body;
+        uint8_t *next;
+        run_chunked(stream, n, sizes, nchunks, &dechunked);
+        run_chunked(stream, n, &n, n ? 1 : 0, &whole_body);
+        same_chunked_outcome(&dechunked, &whole_body);
+        /* The data read, as the stream of the same input without bit 7. */
+        next = (uint8_t *)malloc(3 + dechunked.length);
+        CHECK(next != NULL);
+        next[0] = head[0] & 0x7f;
+        memcpy(next + 1, head + 1, 2);
+        memcpy(next + 3, dechunked.data, dechunked.length);
+        LLVMFuzzerTestOneInput(next, 3 + dechunked.length);
+        free(next);
+        free(whole_body.data);
+        free(dechunked.data);
+        free(sizes);
+        free(stream);
+        return 0;
     }
 
     fail_alloc = (head[0] & 0x40) != 0;

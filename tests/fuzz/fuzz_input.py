@@ -12,6 +12,12 @@ Both harnesses read the same files, so one corpus serves both:
               bits 3-5  largest chunk: 1, 2, 3, 8, 13, 64, 4096 bytes, or the
                         whole stream in one feed
               bit 6     (C harness only) make the header-block allocation fail
+              bit 7     the stream is an HTTP/1.1 body in chunked transfer
+                        coding: it is de-chunked in the chunks bits 3-5 choose
+                        (the C harness also in one piece), and the data read
+                        from it, up to any error, then goes through as the
+                        stream of the same input with bit 7 clear: bit 0
+                        repairs the data's CRCs, never the chunk framing
     bytes 1-2 seed of the xorshift32 generator that draws each chunk size
               (1 + next % largest)
     bytes 3-  the stream
@@ -35,6 +41,7 @@ CHUNK_CAPS: Tuple[int, ...] = (1, 2, 3, 8, 13, 64, 4096, 0)  # 0: the whole stre
 
 REPAIR = 0x01
 FAIL_ALLOC = 0x40
+HTTP_CHUNKED = 0x80
 
 
 class FuzzInput(NamedTuple):
@@ -42,12 +49,22 @@ class FuzzInput(NamedTuple):
     max_headers_length: int
     max_payload_length: int
     chunks: List[bytes]
+    http_chunked: bool
 
 
-def control(*, repair: bool = False, limits: int = 0, chunk_cap: int = 7, seed: int = 0) -> bytes:
+def control(
+    *, repair: bool = False, limits: int = 0, chunk_cap: int = 7, seed: int = 0, http_chunked: bool = False
+) -> bytes:
     """The 3-byte prefix that selects how a harness decodes the stream after it."""
-    flags = (REPAIR if repair else 0) | limits << 1 | chunk_cap << 3
+    flags = (REPAIR if repair else 0) | limits << 1 | chunk_cap << 3 | (HTTP_CHUNKED if http_chunked else 0)
     return bytes([flags]) + struct.pack("!H", seed)
+
+
+def dechunked(data: bytes, body: bytes) -> bytes:
+    """The fuzz input that decodes ``body``, read from the HTTP-chunked stream
+    of ``data``, under the same control prefix."""
+    head = data[:3].ljust(3, b"\x00")
+    return bytes([head[0] & ~HTTP_CHUNKED]) + head[1:] + body
 
 
 def repair_crcs(stream: bytes) -> bytes:
@@ -82,7 +99,7 @@ def parse(data: bytes) -> FuzzInput:
     flags = head[0]
     seed = struct.unpack("!H", head[1:3])[0]
     stream = data[3:]
-    if flags & REPAIR:
+    if flags & REPAIR and not flags & HTTP_CHUNKED:
         stream = repair_crcs(stream)
     max_headers, max_payload = LIMITS[(flags >> 1) & 3]
     cap = CHUNK_CAPS[(flags >> 3) & 7]
@@ -96,4 +113,4 @@ def parse(data: bytes) -> FuzzInput:
             size = next(sizes)
             chunks.append(stream[pos : pos + size])
             pos += size
-    return FuzzInput(stream, max_headers, max_payload, chunks)
+    return FuzzInput(stream, max_headers, max_payload, chunks, bool(flags & HTTP_CHUNKED))

@@ -7,6 +7,9 @@ Seeds are named ``seed-<what>-<variant>``; inputs the fuzzers found
 interesting are kept beside them under their content hash. Each seed goes in
 under a few control prefixes (see fuzz_input.py) so that the fuzzers start
 from small and whole-stream chunking and from tight and default limits.
+The HTTP-chunked seeds (control bit 7) wrap some of the streams in chunked
+transfer coding, or break it in every way the decoder reports; they go in
+under one prefix each, as many bodies make a small corpus go further.
 """
 
 from __future__ import annotations
@@ -92,6 +95,37 @@ def streams() -> Dict[str, bytes]:
     return s
 
 
+def _chunks(data: bytes, size: int, line_end: bytes = b"\r\n") -> bytes:
+    """``data`` as chunks of ``size`` bytes, without the last chunk; the data
+    is always followed by CRLF, which is all the decoder takes there."""
+    parts = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x%s%s\r\n" % (len(part), line_end, part) for part in parts)
+
+
+def chunked_bodies() -> Dict[str, bytes]:
+    """Name -> HTTP body in chunked transfer coding (without the control prefix)."""
+    s = streams()
+    exception = s["exception"]
+    return {
+        "messages": _chunks(s["sagemaker-tokens"], 7) + b"0\r\n\r\n",
+        "extensions-trailers": b"%X \t;a=\"b c\";d\r\n%s\r\n000%x ;name=value\r\n%s\r\n"
+        % (40, exception[:40], len(exception) - 40, exception[40:])
+        + b"0;last\r\nX-Checksum: abc\r\nExpires: 0\r\n\r\n",
+        "lf-then-more": _chunks(s["every-header-type"], 13, b";x\n") + b"0\nX-Checksum: abc\n\nHTTP/1.1 200 OK\r\n",
+        "no-final-line": _chunks(s["error"], 50) + b"0\r\nExpires: 0\r\n",
+        # errors
+        "size-start": b"5\r\nhello\r\n\r\n",
+        "size-0x": b"5\r\nhello\r\n0x1f\r\n",
+        "size-overflow": b"1" * 17 + b"\r\n",
+        "size-cr-alone": b"5\rhello\r\n",
+        "data-end": _chunks(s["empty-message"], 16)[:-2] + b"\n\n0\r\n\r\n",
+        "data-cr-alone": b"5\r\nhello\r\r\n",
+        "trailers-cr-alone": b"0\r\n\rX",
+        "cut-short": _chunks(s["sagemaker-tokens"], 64)[:-30],
+        "no-last-chunk": _chunks(s["payload-only"], 100),
+    }
+
+
 def main() -> None:
     CORPUS.mkdir(exist_ok=True)
     for old in CORPUS.glob("seed-*"):
@@ -107,6 +141,10 @@ def main() -> None:
         for variant, prefix in variants.items():
             (CORPUS / f"seed-{name}-{variant}").write_bytes(prefix + stream)
             count += 1
+    prefix = control(repair=True, chunk_cap=4, seed=1, http_chunked=True)
+    for name, body in chunked_bodies().items():
+        (CORPUS / f"seed-chunked-{name}").write_bytes(prefix + body)
+        count += 1
     print(f"wrote {count} seeds to {CORPUS}")
 
 

@@ -51,7 +51,7 @@ def _build_libfuzzer(out: Path) -> Path:
     clang = _need("clang")
     exe = out / "fuzz_decoder"
     cmd = [clang, "-g", "-O1", SANITIZE, "-fno-sanitize-recover=undefined", f"-I{ROOT / 'csrc'}",
-           HERE / "fuzz_decoder.c", ROOT / "csrc" / "crc32.c", "-o", exe]
+           HERE / "fuzz_decoder.c", ROOT / "csrc" / "crc32.c", ROOT / "csrc" / "chunked.c", "-o", exe]
     if _run(cmd) != 0:
         sys.exit("building the libFuzzer harness failed")
     return exe
@@ -62,7 +62,7 @@ def _build_replay(out: Path, sanitize: bool) -> Path:
     exe = out / "replay"
     flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"] if sanitize else []
     cmd = [cc, "-g", "-O1", *flags, "-DFSMR_FUZZ_MAIN", f"-I{ROOT / 'csrc'}",
-           HERE / "fuzz_decoder.c", ROOT / "csrc" / "crc32.c", "-o", exe]
+           HERE / "fuzz_decoder.c", ROOT / "csrc" / "crc32.c", ROOT / "csrc" / "chunked.c", "-o", exe]
     if _run(cmd) != 0:
         sys.exit("building the replay driver failed")
     return exe
