@@ -686,7 +686,7 @@ cdef class ChunkedDecoder:
     it raises ``ChunkedEncodingError`` unless the last chunk was read.
 
     >>> d = ChunkedDecoder()
-    >>> d.feed(b"5\r\nhel"), d.feed(b"lo\r\n0\r\n\r\n"), d.done
+    >>> d.feed(b"5\\r\\nhel"), d.feed(b"lo\\r\\n0\\r\\n\\r\\n"), d.done
     (b'hel', b'lo', True)
     """
 
