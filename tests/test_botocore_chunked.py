@@ -12,13 +12,14 @@ after a stream, and are dropped when they cannot be reused.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Callable, Dict, Iterator, List
 
 import boto3
 import pytest
 from botocore.config import Config
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.response import HTTPResponse
 
 import fastsmr
@@ -224,3 +225,75 @@ def test_lambda_streams_too_on_every_supported_botocore(backend, server, monkeyp
         finally:
             fastsmr.uninstall()
     assert len({request.connection for request in server.requests[first:]}) == 1
+
+
+def test_a_stalled_body_times_out_as_stock_does(backend, server):
+    # The body stops mid-chunk and the connection stays open: the socket's
+    # read timeout ends the wait, with urllib3's ReadTimeoutError as stock.
+    config = Config(retries={"total_max_attempts": 1}, read_timeout=0.5)
+    client = boto3.client("sagemaker-runtime", endpoint_url=server.url, config=config, **CREDENTIALS)
+    if not hasattr(client, "invoke_endpoint_with_response_stream"):
+        pytest.skip("this botocore has no invoke_endpoint_with_response_stream")
+    stalled = chunked(WIRE, [150])[:1000]
+    seen = every_way(server, client, stalled)
+    assert seen["stock"][-1][:2] == ("raised", ReadTimeoutError)
+    for way, observed in seen.items():
+        assert observed[-1][:2] == ("raised", ReadTimeoutError), way
+        assert 0 < len(observed) - 1 <= len(PARTS)
+
+
+@pytest.mark.parametrize("coding", ["a chunk per message", "chunks across messages", "one byte per chunk"])
+def test_aiobotocore_reads_whatever_has_arrived_at_once(backend, server, coding, monkeypatch):
+    # aiobotocore steps through aiohttp's StreamReader a chunk at a time
+    # (iter_chunks); fastsmr takes all that has arrived (readany) and must
+    # see the same events. Stock is observed first, then iter_chunks is
+    # made to fail, so the fastsmr ways cannot quietly use it.
+    session = pytest.importorskip("aiobotocore.session")
+    from aiobotocore.config import AioConfig
+    from aiohttp import StreamReader
+
+    import fastsmr.aio
+
+    async def observe_async(items: Any) -> List[Any]:
+        seen: List[Any] = []
+        try:
+            async for item in items:
+                seen.append(typed(item))
+        except Exception as error:
+            seen.append(described(error))
+        return seen
+
+    async def parts(body: Any) -> Any:
+        async for part in fastsmr.aio.payload_parts(body):
+            yield {"PayloadPart": {"Bytes": part}}
+
+    async def scenario() -> Dict[str, List[Any]]:
+        config = AioConfig(retries={"total_max_attempts": 1}, read_timeout=10)
+        async with session.get_session().create_client(
+            "sagemaker-runtime", endpoint_url=server.url, config=config, **CREDENTIALS
+        ) as client:
+            if not hasattr(client, "invoke_endpoint_with_response_stream"):
+                pytest.skip("this botocore has no invoke_endpoint_with_response_stream")
+
+            async def body() -> Any:
+                server.reply(b"", wire=CODINGS[coding])
+                return (await client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}"))["Body"]
+
+            seen = {"stock": await observe_async(await body())}
+
+            def refuse(*args: Any, **kwargs: Any) -> Any:
+                raise AssertionError("the body went through iter_chunks")
+
+            monkeypatch.setattr(StreamReader, "iter_chunks", refuse)
+            seen["payload_parts"] = await observe_async(parts(await body()))
+            seen["wrapped"] = await observe_async(fastsmr.wrap(await body()))
+            fastsmr.install()
+            try:
+                seen["installed"] = await observe_async(await body())
+            finally:
+                fastsmr.uninstall()
+            return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["stock"] == [typed({"PayloadPart": {"Bytes": payload}}) for payload in PAYLOADS]
+    assert seen["installed"] == seen["wrapped"] == seen["payload_parts"] == seen["stock"]
