@@ -19,7 +19,7 @@ import datetime
 import gzip
 import json
 import os
-from typing import Any, Dict, List, NamedTuple, Tuple
+from typing import Any, AsyncIterable, Dict, Iterable, List, NamedTuple, Tuple
 from xml.sax.saxutils import escape
 
 import botocore.model
@@ -410,6 +410,28 @@ def typed(value: Any) -> Any:
 def described(error: BaseException) -> Any:
     """What a user can see of an exception: class, message and ``.response``."""
     return ("raised", type(error), str(error), typed(getattr(error, "response", None)))
+
+
+def observe(items: Iterable[Any]) -> List[Any]:
+    """Every item (typed), then the exception if one ended the iteration."""
+    seen: List[Any] = []
+    try:
+        for item in items:
+            seen.append(typed(item))
+    except Exception as error:
+        seen.append(described(error))
+    return seen
+
+
+async def aio_observe(items: AsyncIterable[Any]) -> List[Any]:
+    """:func:`observe` for an async iterable."""
+    seen: List[Any] = []
+    try:
+        async for item in items:
+            seen.append(typed(item))
+    except Exception as error:
+        seen.append(described(error))
+    return seen
 
 
 def event_stream_parser(protocol: str, factory: Any = botocore.parsers) -> Any:

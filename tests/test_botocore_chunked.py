@@ -23,7 +23,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.response import HTTPResponse
 
 import fastsmr
-from dropin_models import described, typed
+from dropin_models import aio_observe, observe, typed
 from dropin_server import LoopbackServer
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "fastsmr-test", "aws_secret_access_key": "fastsmr-test"}
@@ -57,17 +57,6 @@ def client(server: LoopbackServer) -> Any:
 
 def call(client: Any) -> Any:
     return client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}")["Body"]
-
-
-def observe(items: Iterator[Any]) -> List[Any]:
-    """Every item (typed), then the exception if one ended the iteration."""
-    seen: List[Any] = []
-    try:
-        for item in items:
-            seen.append(typed(item))
-    except Exception as error:
-        seen.append(described(error))
-    return seen
 
 
 WAYS: Dict[str, Callable[[Any], Iterator[Any]]] = {
@@ -254,15 +243,6 @@ def test_aiobotocore_reads_whatever_has_arrived_at_once(backend, server, coding,
 
     import fastsmr.aio
 
-    async def observe_async(items: Any) -> List[Any]:
-        seen: List[Any] = []
-        try:
-            async for item in items:
-                seen.append(typed(item))
-        except Exception as error:
-            seen.append(described(error))
-        return seen
-
     async def parts(body: Any) -> Any:
         async for part in fastsmr.aio.payload_parts(body):
             yield {"PayloadPart": {"Bytes": part}}
@@ -279,17 +259,17 @@ def test_aiobotocore_reads_whatever_has_arrived_at_once(backend, server, coding,
                 server.reply(b"", wire=CODINGS[coding])
                 return (await client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}"))["Body"]
 
-            seen = {"stock": await observe_async(await body())}
+            seen = {"stock": await aio_observe(await body())}
 
             def refuse(*args: Any, **kwargs: Any) -> Any:
                 raise AssertionError("the body went through iter_chunks")
 
             monkeypatch.setattr(StreamReader, "iter_chunks", refuse)
-            seen["payload_parts"] = await observe_async(parts(await body()))
-            seen["wrapped"] = await observe_async(fastsmr.wrap(await body()))
+            seen["payload_parts"] = await aio_observe(parts(await body()))
+            seen["wrapped"] = await aio_observe(fastsmr.wrap(await body()))
             fastsmr.install()
             try:
-                seen["installed"] = await observe_async(await body())
+                seen["installed"] = await aio_observe(await body())
             finally:
                 fastsmr.uninstall()
             return seen

@@ -18,7 +18,7 @@ import pytest
 
 import dropin_models
 import fastsmr
-from dropin_models import described, typed
+from dropin_models import aio_observe, observe, typed
 from fastsmr import _botocore
 from wire import frame
 
@@ -59,16 +59,6 @@ def model_stream_error(message: str = "timed out") -> bytes:
 
 def sagemaker_stream(*chunks: bytes, parser: Any = PARSER, cls: type = bes.EventStream) -> Any:
     return cls(RawStream(list(chunks)), SAGEMAKER.shape, parser, SAGEMAKER.name)
-
-
-def observe(stream: Any) -> List[Any]:
-    seen = []
-    try:
-        for event in stream:
-            seen.append(typed(event))
-    except Exception as error:
-        seen.append(described(error))
-    return seen
 
 
 @pytest.fixture
@@ -524,25 +514,16 @@ def test_aio_payload_parts_wrap_and_installed(backend):
     def make() -> Any:
         return aio.AioEventStream(Response([wire[:9], wire[9:]]), SAGEMAKER.shape, parser, SAGEMAKER.name)
 
-    async def collect(iterable: Any) -> List[Any]:
-        seen = []
-        try:
-            async for item in iterable:
-                seen.append(typed(item))
-        except Exception as error:
-            seen.append(described(error))
-        return seen
-
     async def scenario() -> Dict[str, Any]:
-        seen = {"stock": await collect(make()), "wrapped": await collect(fastsmr.wrap(make()))}
-        seen["parts"] = await collect(fastsmr.aio.payload_parts(make()))
+        seen = {"stock": await aio_observe(make()), "wrapped": await aio_observe(fastsmr.wrap(make()))}
+        seen["parts"] = await aio_observe(fastsmr.aio.payload_parts(make()))
         started = make()
         with pytest.raises(bes.NoInitialResponseError):
             await started.get_initial_response()  # reads "a": botocore's generator is running now
-        seen["started parts"] = await collect(fastsmr.aio.payload_parts(started))
+        seen["started parts"] = await aio_observe(fastsmr.aio.payload_parts(started))
         fastsmr.install()
         try:
-            seen["installed"] = await collect(make())
+            seen["installed"] = await aio_observe(make())
         finally:
             fastsmr.uninstall()
         return seen

@@ -21,7 +21,7 @@ from botocore.config import Config
 
 import fastsmr
 import fastsmr.aio
-from dropin_models import described, typed
+from dropin_models import aio_observe, observe, typed
 from dropin_server import LoopbackServer
 from fastsmr.testing import StreamingEndpoint
 
@@ -50,17 +50,6 @@ def exception(name: str, message: str) -> bytes:
     return fastsmr.encode(
         {":message-type": "exception", ":exception-type": name, ":content-type": "application/json"}, body
     )
-
-
-def observe(events: Iterator[Any]) -> List[Any]:
-    """Every event (typed), then the exception if one ended the stream."""
-    seen: List[Any] = []
-    try:
-        for item in events:
-            seen.append(typed(item))
-    except Exception as error:
-        seen.append(described(error))
-    return seen
 
 
 def three_ways(call: Callable[[], Any], body_key: str) -> Dict[str, List[Any]]:
@@ -301,16 +290,6 @@ def test_sagemaker_truncated_and_reset_streams_raise(backend, endpoint):
 def aio_session() -> Any:
     """aiobotocore's session module (the aiobotocore tests skip without it)."""
     return pytest.importorskip("aiobotocore.session")
-
-
-async def aio_observe(events: Any) -> List[Any]:
-    seen: List[Any] = []
-    try:
-        async for item in events:
-            seen.append(typed(item))
-    except Exception as error:
-        seen.append(described(error))
-    return seen
 
 
 async def aio_three_ways(client: Any, call: Callable[[Any], Any], key: str, parts: bool) -> Dict[str, List[Any]]:
