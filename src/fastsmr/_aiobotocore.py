@@ -19,7 +19,7 @@ from aiohttp import StreamReader
 import fastsmr
 
 from . import _botocore, _eventshapes
-from ._botocore import BOTOCORE_PARSES, botocore_message, converted, ended
+from ._botocore import BOTOCORE_PARSES, botocore_message, converted, end_with
 from ._eventshapes import blob_events, payload_member, table_for
 
 __all__ = ["AioRawEvents", "AioWrappedEventStream", "events", "payload_parts", "wrap", "patches", "recognised"]
@@ -68,10 +68,7 @@ class AioRawEvents:
                     return True
             self._decoder.close()
         except BaseException as error:
-            failure = ended(self, error)
-            if failure is error:
-                raise
-            raise failure from None
+            end_with(self, error)
         self._done = True
         return False
 
@@ -99,10 +96,7 @@ class AioRawEvents:
                     if messages:
                         break
             except BaseException as error:
-                failure = ended(self, error)
-                if failure is error:
-                    raise
-                raise failure from None
+                end_with(self, error)
             if messages is None:  # the end: next_batch() checks for a cut-off message
                 if not await self.next_batch(events):
                     return

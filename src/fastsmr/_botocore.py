@@ -24,7 +24,7 @@ import inspect
 import sys
 import threading
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple
 
 import botocore.eventstream as bes
 import botocore.exceptions
@@ -159,12 +159,14 @@ def translate(error: _errors.DecodeError) -> BaseException:
     return error
 
 
-def ended(raw: Any, error: BaseException) -> BaseException:
-    """What to raise when reading a response failed: the stream is over, as
-    botocore's generator is after anything raised, and a decode error
-    becomes its botocore-compatible twin."""
+def end_with(raw: Any, error: BaseException) -> NoReturn:
+    """Raise what reading a response failed with, from its ``except`` block:
+    the stream is over, as botocore's generator is after anything raised,
+    and a decode error becomes its botocore-compatible twin."""
     raw._done = True
-    return translate(error) if isinstance(error, _errors.DecodeError) else error
+    if isinstance(error, _errors.DecodeError):
+        raise translate(error) from None
+    raise error
 
 
 # --- messages as botocore's own objects --------------------------------------
@@ -242,10 +244,7 @@ class RawEvents:
                     return True
             self._decoder.close()
         except BaseException as error:
-            failure = ended(self, error)
-            if failure is error:
-                raise
-            raise failure from None
+            end_with(self, error)
         self._done = True
         return False
 
@@ -277,10 +276,7 @@ class RawEvents:
                 else:
                     messages = None
             except BaseException as error:
-                failure = ended(self, error)
-                if failure is error:
-                    raise
-                raise failure from None
+                end_with(self, error)
             if messages is None:  # the end: next_batch() checks for a cut-off message
                 if not self.next_batch(events):
                     return
@@ -401,10 +397,7 @@ def _payload_parts(stream: Any, raw: RawEvents) -> Iterator[bytes]:
                     if part is not None:
                         yield part
         except BaseException as error:
-            failure = ended(raw, error)
-            if failure is error:
-                raise
-            raise failure from None
+            end_with(raw, error)
         if not raw.next_batch(events):  # the end: a cut-off message raises here
             return
 

@@ -83,7 +83,7 @@ class ChunkedDecoder:
             self._offset = error.offset  # the offending byte is not consumed
             if not out:
                 raise
-            pos = 0
+            return b"".join(out)
         self._offset += pos
         if self._state == _DONE:
             self.unused = size - pos
