@@ -94,11 +94,11 @@ def _cythonized():
     from Cython.Build import cythonize
 
     compile_args, link_args = _compile_args()
-    sources = ["src/fastsmr/_speedups.pyx"] + sorted(
+    sources = ["src/fastsmr/codec/_codec_c.pyx"] + sorted(
         str(p.relative_to(HERE)).replace(os.sep, "/") for p in (HERE / "csrc").glob("*.c")
     )
     ext = Extension(
-        "fastsmr._speedups",
+        "fastsmr.codec._codec_c",
         sources=sources,
         include_dirs=["csrc"],
         extra_compile_args=compile_args,

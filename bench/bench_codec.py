@@ -20,11 +20,11 @@ import sys
 import time
 
 import fastsmr
-from fastsmr import _pure
-from fastsmr.bench import _codecs, _inputs
+from fastsmr.codec import _codec_py as _pure
+from fastsmr.cli.bench import _codecs, _inputs
 
 try:
-    from fastsmr import _speedups
+    from fastsmr.codec import _codec_c as _speedups
 except ImportError:
     _speedups = None
 

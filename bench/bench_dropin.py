@@ -45,10 +45,10 @@ from botocore.eventstream import EventStream
 from botocore.parsers import create_parser
 
 import fastsmr
-from fastsmr import _pure
+from fastsmr.codec import _codec_py as _pure
 
 try:
-    from fastsmr import _speedups
+    from fastsmr.codec import _codec_c as _speedups
 except ImportError:
     _speedups = None
 
@@ -157,7 +157,7 @@ def decode_only(chunks: List[bytes]) -> Callable[[], int]:
     """The floor: fastsmr's decoder alone over the same chunks, no events built."""
 
     def run() -> int:
-        decoder = fastsmr._impl.Decoder()
+        decoder = fastsmr.codec.backend.impl.Decoder()
         count = 0
         for piece in chunks:
             count += len(decoder.feed(piece))
@@ -206,7 +206,7 @@ def variants(backend: str, count: int) -> Dict[str, Dict[str, Any]]:
 
 
 def measure(backend_name: str, module: Any, rounds: int, count: int) -> List[str]:
-    fastsmr._impl = module  # the drop-in looks the backend up here at each stream start
+    fastsmr.codec.backend.impl = module  # the drop-in looks the backend up here at each stream start
     table = variants(backend_name, count)
     times: Dict[str, List[float]] = {name: [] for name in table}
     ratios: Dict[str, List[float]] = {name: [] for name, spec in table.items() if "baseline" in spec}

@@ -21,10 +21,10 @@ import time
 from typing import Callable, List
 
 import fastsmr
-from fastsmr import _pure
+from fastsmr.codec import _codec_py as _pure
 
 try:
-    from fastsmr import _speedups
+    from fastsmr.codec import _codec_c as _speedups
 except ImportError:
     _speedups = None
 

@@ -33,7 +33,8 @@ import time
 from typing import Callable, Iterable, Iterator, List
 
 import fastsmr
-from fastsmr import _impl, _text
+from fastsmr.codec.backend import impl as _impl
+from fastsmr.tokens import text as _text
 
 
 class LineIterator:

@@ -7,10 +7,10 @@ import types
 import pytest
 
 import fastsmr
-from fastsmr import _pure
+from fastsmr.codec import _codec_py as _pure
 
 try:
-    from fastsmr import _speedups
+    from fastsmr.codec import _codec_c as _speedups
 except ImportError:  # the pure-only install: C cases skip
     _speedups = None
 
@@ -23,7 +23,7 @@ def backend(request, monkeypatch) -> types.ModuleType:
     module = BACKENDS[request.param]
     if module is None:
         pytest.skip("the C extension is not installed")
-    monkeypatch.setattr(fastsmr, "_impl", module)
+    monkeypatch.setattr(fastsmr.codec.backend, "impl", module)
     return module
 
 

@@ -12,43 +12,36 @@ latter.
 
 from __future__ import annotations
 
-import os
-
-from ._encode import Byte, Long, Short, Timestamp, Uuid, encode
-from ._errors import (
+from . import aio
+from ._warnings import BotocoreCompatibilityWarning, FastsmrWarning
+from .boto import install, is_installed, payload_parts, uninstall, wrap
+from .codec import (
+    BACKEND,
+    Byte,
     ChecksumMismatch,
     ChunkedEncodingError,
     DecodeError,
+    Decoder,
     DuplicateHeader,
     InvalidHeader,
     InvalidHeadersLength,
     InvalidMessageLength,
     InvalidPayloadLength,
+    Long,
+    Message,
+    Short,
+    Timestamp,
     TruncatedStreamError,
+    Uuid,
+    crc32,
+    decode,
+    encode,
 )
-from ._dropin import install, is_installed, payload_parts, uninstall, wrap
-from ._lines import lines
-from ._sse import SSEEvent, sse_events
-from ._text import ModelServerError, TextStreamError, text_stream
-from ._warnings import BotocoreCompatibilityWarning, FastsmrWarning
+from .tokens.lines import lines
+from .tokens.sse import SSEEvent, sse_events
+from .tokens.text import ModelServerError, TextStreamError, text_stream
 
 __version__ = "0.1.0"
-
-if os.environ.get("FASTSMR_NO_EXTENSIONS"):
-    from . import _pure as _impl
-else:
-    try:
-        from . import _speedups as _impl
-    except ImportError:
-        from . import _pure as _impl
-
-# The integrations look the backend up through ``fastsmr._impl`` when a stream
-# starts, so that tests can run them against each backend in turn.
-BACKEND = _impl.BACKEND
-Decoder = _impl.Decoder
-Message = _impl.Message
-crc32 = _impl.crc32
-decode = _impl.decode
 
 __all__ = [
     "BACKEND",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterable, AsyncIterator
 
-from ._lines import BytesLike, LineSplitter
-from ._sse import SSEEvent, SSEParser
-from ._text import TextDecoder
+from .tokens.lines import BytesLike, LineSplitter
+from .tokens.sse import SSEEvent, SSEParser
+from .tokens.text import TextDecoder
 
 __all__ = ["lines", "payload_parts", "sse_events", "text_stream"]
 
@@ -26,7 +26,7 @@ def payload_parts(body: Any) -> AsyncIterator[bytes]:
     ...     response = await client.invoke_endpoint_with_response_stream(**request)
     ...     return b"".join([part async for part in fastsmr.aio.payload_parts(response["Body"])])
     """
-    from ._aiobotocore import payload_parts as payload_parts_
+    from .boto.aio import payload_parts as payload_parts_
 
     return payload_parts_(body)
 

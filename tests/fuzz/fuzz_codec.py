@@ -105,7 +105,7 @@ def _same(c: List[Any], python: List[Any]) -> None:
 def check(data: bytes) -> None:
     """Decode one fuzz input with both backends and require the same outcome."""
     import fastsmr
-    from fastsmr import _pure, _speedups
+    from fastsmr.codec import _codec_c as _speedups, _codec_py as _pure
 
     inp = parse(data)
     if inp.http_chunked:
@@ -119,8 +119,8 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["fastsmr"]):
-        import fastsmr._pure  # noqa: F401  (instrumented for coverage feedback)
-    from fastsmr import _speedups
+        import fastsmr.codec._codec_py  # noqa: F401  (instrumented for coverage feedback)
+    from fastsmr.codec import _codec_c as _speedups
 
     assert _speedups.BACKEND == "c"
     atheris.Setup(sys.argv, check)

@@ -24,9 +24,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import fastsmr  # noqa: E402
-from fastsmr._encode import encode_headers  # noqa: E402
+from fastsmr.codec.encoder import encode_headers  # noqa: E402
 from fuzz_input import control  # noqa: E402
-from wire import frame  # noqa: E402
+from support.wire import frame  # noqa: E402
 
 CORPUS = HERE / "corpus"
 

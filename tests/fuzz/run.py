@@ -77,11 +77,11 @@ def _instrumented_env(out: Path) -> dict:
         shutil.copy(ROOT / name, tree / name)
     shutil.copytree(ROOT / "csrc", tree / "csrc")
     shutil.copytree(ROOT / "src", tree / "src",
-                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "_speedups.c", "__pycache__"))
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "_codec_c.c", "__pycache__"))
     env = dict(os.environ, CC=clang, LDSHARED=f"{clang} -shared", CFLAGS="-g -fsanitize=fuzzer-no-link")
     if _run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, env=env) != 0:
         sys.exit("building the instrumented extension failed")
-    if not list((tree / "src" / "fastsmr").glob("_speedups*")):
+    if not [p for p in (tree / "src" / "fastsmr" / "codec").glob("_codec_c*") if p.suffix in (".so", ".pyd")]:
         sys.exit("the instrumented extension was not built (is Cython installed?)")
     archive = subprocess.check_output([clang, "-print-file-name=libclang_rt.fuzzer_no_main-x86_64.a"], text=True).strip()
     preload = out / "libfuzzer.so"

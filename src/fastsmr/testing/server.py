@@ -29,7 +29,7 @@ from itertools import islice
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import unquote, urlsplit
 
-from .._encode import encode
+from ..codec.encoder import encode
 from .config import EndpointConfig, OptionError, overrides_from_attributes, overrides_from_body
 from .model import generate_tokens, iter_tokens, render_response, render_stream, response_content_type
 

@@ -1,0 +1,101 @@
+"""The public face of the boto3 drop-in; botocore is imported on the first call only.
+
+``import fastsmr`` must work without botocore (the codec has no dependencies),
+so these functions import :mod:`fastsmr.boto.sync` when they run.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterator
+
+__all__ = ["install", "uninstall", "is_installed", "wrap", "payload_parts"]
+
+
+def install() -> bool:
+    """Make every botocore event stream in this process decode with fastsmr.
+
+    It covers the streams of clients made before and after the call, and
+    aiobotocore's when aiobotocore is installed. Events, exceptions,
+    ``get_initial_response()`` and ``close()`` stay exactly botocore's.
+    Calling it again is harmless; it is thread-safe. If botocore's internals
+    are not the ones fastsmr knows, it warns once
+    (:class:`fastsmr.BotocoreCompatibilityWarning`), leaves botocore stock and
+    returns False; otherwise it returns True.
+
+    >>> import fastsmr
+    >>> fastsmr.install()
+    True
+    >>> fastsmr.is_installed()
+    True
+    >>> fastsmr.uninstall()
+    >>> fastsmr.is_installed()
+    False
+    """
+    from .sync import install as install_
+
+    return install_()
+
+
+def uninstall() -> None:
+    """Undo :func:`install`: botocore's classes get back exactly the attributes they had.
+
+    >>> import fastsmr
+    >>> fastsmr.uninstall()  # harmless when not installed
+    >>> fastsmr.is_installed()
+    False
+    """
+    module = sys.modules.get("fastsmr.boto.sync")
+    if module is not None:
+        module.uninstall()
+
+
+def is_installed() -> bool:
+    """Whether :func:`install` is in effect.
+
+    >>> import fastsmr
+    >>> fastsmr.is_installed()
+    False
+    """
+    module = sys.modules.get("fastsmr.boto.sync")
+    return module is not None and module.is_installed()
+
+
+def wrap(event_stream: Any) -> Any:
+    """The same stream decoding with fastsmr, without touching botocore globally.
+
+    ``event_stream`` is an event stream from a response (``response["Body"]``,
+    ``response["stream"]``, ...). The result iterates like it (``async for``
+    for aiobotocore) and has ``get_initial_response()`` and ``close()``. A
+    stream botocore has already started reading (the json protocol reads the
+    initial response while parsing the call) is returned unchanged.
+
+    >>> import fastsmr
+    >>> def tokens(client, **request):
+    ...     stream = fastsmr.wrap(client.converse_stream(**request)["stream"])
+    ...     for event in stream:
+    ...         if "contentBlockDelta" in event:
+    ...             yield event["contentBlockDelta"]["delta"].get("text", "")
+    """
+    from .sync import wrap as wrap_
+
+    return wrap_(event_stream)
+
+
+def payload_parts(body: Any) -> Iterator[bytes]:
+    """The bytes of each ``PayloadPart`` of a SageMaker Runtime response stream, directly.
+
+    ``body`` is ``response["Body"]`` of ``invoke_endpoint_with_response_stream``
+    (installed or not). A ``ModelStreamError`` or ``InternalStreamFailure``
+    raises the ``botocore.exceptions.EventStreamError`` botocore raises, with
+    the same ``.response`` and message; decode errors raise as under
+    :func:`install`. :func:`fastsmr.aio.payload_parts` is the aiobotocore twin.
+
+    >>> import fastsmr
+    >>> def answer(client, **request):
+    ...     body = client.invoke_endpoint_with_response_stream(**request)["Body"]
+    ...     return b"".join(fastsmr.payload_parts(body))
+    """
+    from .sync import payload_parts as payload_parts_
+
+    return payload_parts_(body)

@@ -1,0 +1,486 @@
+"""The ``fastsmr`` command: ``demo``, ``serve``, ``invoke``, ``decode`` and ``bench``.
+
+Exit codes (the same for every subcommand):
+
+====  =====================================================================
+0     success
+1     the endpoint or the stream reported an error (ValidationError,
+      ModelError, ModelStreamError, InternalStreamFailure, a broken or
+      corrupt stream), or the demo or a benchmark competitor failed
+2     bad usage (unknown option, unreadable ``--body`` file) or, for
+      ``decode``, malformed event-stream input
+3     could not connect, bind a port, or find credentials/region
+130   interrupted (Ctrl-C) — except ``serve``, for which Ctrl-C is the
+      normal way to stop (exit 0)
+====  =====================================================================
+
+>>> from fastsmr.cli import main
+>>> main(["decode", "--help"])  # doctest: +ELLIPSIS
+usage: fastsmr decode ...
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ipaddress
+import json
+import os
+import sys
+import textwrap
+from typing import Any, BinaryIO, Dict, Optional, Sequence
+from urllib.parse import urlsplit
+
+from .. import __version__
+from ..tokens.text import FORMATS as TEXT_FORMATS
+
+__all__ = ["main", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_UNREACHABLE", "EXIT_INTERRUPTED"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+_EXIT_CODES = """\
+exit codes:
+  0    success
+  1    the endpoint or the stream reported an error
+  2    bad usage, or malformed input for decode
+  3    could not connect, bind, or find credentials/region
+  130  interrupted"""
+
+
+
+class _Failure(Exception):
+    """A failure to report on one line and exit with ``code``."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ..testing import ERROR_CODES, FAULTS, FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="fastsmr",
+        description="Fast decoding of AWS event streams; a local SageMaker-compatible streaming endpoint.",
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fastsmr {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=textwrap.fill(description, 79),
+            epilog=_EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    demo = command(
+        "demo",
+        "stream an answer from an embedded endpoint and compare client CPU per token",
+        "Start a local SageMaker-compatible endpoint in a subprocess, stream an answer through a real "
+        "boto3 client with fastsmr.install(), then measure client CPU per token for stock boto3, "
+        "fastsmr (c) and fastsmr (python). No network, no AWS credentials.",
+    )
+    demo.add_argument("--tokens", type=int, default=20000, help="tokens per measured stream (default 20000)")
+    demo.add_argument("--runs", type=int, default=3, help="measured streams per client, best kept (default 3)")
+    demo.add_argument("--answer-tokens", type=int, default=60, help="tokens in the printed answer (default 60)")
+    demo.add_argument("--rate", type=float, default=40.0, help="tokens/s of the printed answer; 0 = unpaced")
+    demo.add_argument("--quick", action="store_true", help="a fast run: 2000 tokens, 1 run, unpaced answer")
+
+    serve = command(
+        "serve",
+        "run a local SageMaker-compatible streaming endpoint in the foreground",
+        "Serve InvokeEndpoint and InvokeEndpointWithResponseStream on HOST:PORT until Ctrl-C. "
+        "Endpoints are named tgi, lmi, openai and raw (or --endpoint NAME); each call can override "
+        "the settings below with CustomAttributes 'fastsmr-<option>=<value>; ...' (e.g. "
+        "'fastsmr-fault=bad-crc; fastsmr-fail-after=3') or a \"fastsmr\" object in a JSON body.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument(
+        "--endpoint", action="append", metavar="NAME", help="serve this endpoint name (repeatable; default: tgi, lmi, openai, raw)"
+    )
+    serve.add_argument(
+        "--format", choices=FORMATS, help="output format of every endpoint (default: the endpoint's name if it is a format, else tgi)"
+    )
+    serve.add_argument("--tokens", type=int, default=32, help="tokens per response (default 32)")
+    serve.add_argument("--rate", type=float, default=0.0, help="tokens per second; 0 = as fast as possible")
+    serve.add_argument("--fail-after", type=int, metavar="N", help="fail after N tokens (ModelStreamError unless --fault)")
+    serve.add_argument("--fault", choices=FAULTS, help="fault to inject (after --fail-after tokens, default 0)")
+    serve.add_argument("--error-code", choices=ERROR_CODES, default=ERROR_CODES[0], help="ModelStreamError ErrorCode")
+    serve.add_argument("--start-delay", type=float, default=0.0, help="seconds before the first token")
+    serve.add_argument("--part-bytes", type=int, default=0, help="re-slice output into parts of this many bytes")
+    serve.add_argument("--seed", type=int, default=0, help="seed of the pseudo-text")
+
+    invoke = command(
+        "invoke",
+        "stream an endpoint's answer to stdout as it arrives",
+        "Call InvokeEndpointWithResponseStream with boto3's usual credential chain and print the answer "
+        "as it arrives (text by default; --raw for the payload bytes; --events for one JSON line per event). "
+        "For an --endpoint-url on this machine (127.0.0.1, localhost) without --profile, dummy credentials "
+        "and region us-east-1 are used unless given.",
+    )
+    invoke.add_argument("endpoint_name", metavar="ENDPOINT_NAME")
+    invoke.add_argument("--body", required=True, help="request body: JSON text, @FILE, or - for stdin")
+    invoke.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    invoke.add_argument("--profile", help="AWS profile")
+    invoke.add_argument("--endpoint-url", help="SageMaker Runtime URL (e.g. a local `fastsmr serve`)")
+    invoke.add_argument("--content-type", default="application/json", help="request Content-Type (default application/json)")
+    invoke.add_argument("--accept", help="Accept for the model's response")
+    invoke.add_argument("--custom-attributes", help="CustomAttributes to send")
+    invoke.add_argument(
+        "--format", choices=TEXT_FORMATS, default="auto", help="model output format for text mode (default auto)"
+    )
+    mode = invoke.add_mutually_exclusive_group()
+    mode.add_argument("--raw", action="store_true", help="write each PayloadPart's bytes as they arrive")
+    mode.add_argument("--events", action="store_true", help="print each event as a JSON line")
+
+    decode = command(
+        "decode",
+        "print the messages of a captured event stream as JSON lines",
+        "Decode an application/vnd.amazon.eventstream capture: one JSON line per message with its "
+        "offset, headers and payload (text when it is UTF-8, else payload_base64). Malformed input "
+        "prints the offset and the reason and exits 2.",
+    )
+    decode.add_argument("file", metavar="FILE", help="capture to read, or - for stdin")
+
+    from .bench import add_arguments as bench_arguments
+
+    bench = command(
+        "bench",
+        "benchmark fastsmr side by side with botocore, aiobotocore and smithy-aws-event-stream",
+        "Measure decoders over the same bytes, CRC-32 and memory-copy floors, memory per open stream, and "
+        "real boto3/aiobotocore clients against a local endpoint in a child process (1, 16 and 128 streams, "
+        "unpaced and at 30 tokens/s). Interleaved rounds; medians with min-max of per-round ratios. "
+        "Competitors that are not installed are reported as skipped: pip install 'fastsmr[bench]'.",
+    )
+    bench_arguments(bench)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``fastsmr`` command; returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    handler = {"demo": _demo, "serve": _serve, "invoke": _invoke, "decode": _decode, "bench": _bench}[args.command]
+    try:
+        return handler(args)
+    except _Failure as failure:
+        _flush_stdout()
+        print(f"fastsmr {args.command}: {failure}", file=sys.stderr)
+        return failure.code
+    except KeyboardInterrupt:
+        _flush_stdout()
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `fastsmr decode big | head`: the reader left
+        # Point stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+# --- demo -------------------------------------------------------------------------
+
+
+def _need_boto3(command: str) -> None:
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        raise _Failure(
+            f"fastsmr {command} needs boto3: pip install 'fastsmr[demo]'", EXIT_USAGE
+        ) from None
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    _need_boto3("demo")
+    if args.quick:
+        args.tokens, args.runs, args.answer_tokens, args.rate = min(args.tokens, 2000), 1, 20, 0.0
+    if args.tokens < 1 or args.runs < 1 or args.answer_tokens < 0 or args.rate < 0:
+        raise _Failure("--tokens and --runs must be >= 1, --answer-tokens and --rate >= 0", EXIT_USAGE)
+    try:
+        run_demo(tokens=args.tokens, runs=args.runs, answer_tokens=args.answer_tokens, rate=args.rate)
+    except (RuntimeError, OSError) as exc:
+        raise _Failure(str(exc), EXIT_ERROR) from None
+    return EXIT_OK
+
+
+# --- serve ------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ..testing import FORMATS, EndpointConfig, OptionError
+    from ..testing.server import EndpointServer
+
+    fault = args.fault or ("model-stream-error" if args.fail_after is not None else None)
+    names = args.endpoint or list(FORMATS)
+    try:
+        endpoints = {
+            name: EndpointConfig(
+                format=args.format or (name if name in FORMATS else "tgi"),
+                tokens=args.tokens,
+                rate=args.rate,
+                seed=args.seed,
+                fault=fault,
+                fail_after=args.fail_after or 0,
+                error_code=args.error_code,
+                start_delay=args.start_delay,
+                part_bytes=args.part_bytes,
+            )
+            for name in names
+        }
+    except OptionError as exc:
+        raise _Failure(str(exc), EXIT_USAGE) from None
+    server = EndpointServer(endpoints, host=args.host, port=args.port)
+
+    async def serve() -> None:
+        import signal
+
+        # Handlers first: whoever reads the URL may signal us at once.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, stop.set)
+            except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt
+                pass
+        await server.start()
+        url = f"http://{'[%s]' % args.host if ':' in args.host else args.host}:{server.port}"
+        pace = f"{args.rate:g} tokens/s" if args.rate else "unpaced"
+        print(f"endpoint_url: {url}", flush=True)
+        print(f"endpoints: {', '.join(f'{n} ({c.format})' for n, c in endpoints.items())}; {args.tokens} tokens, {pace}")
+        if fault:
+            print(f"fault: {fault} after {args.fail_after or 0} tokens")
+        print(f"try: fastsmr invoke {names[0]} --endpoint-url {url} --body '{{\"inputs\": \"Hello\"}}'")
+        print("Ctrl-C stops the server", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await server.close()
+
+    try:
+        asyncio.run(serve())
+    except OSError as exc:
+        raise _Failure(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (try --port 0)", EXIT_UNREACHABLE) from None
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+# --- invoke -----------------------------------------------------------------------
+
+
+def _is_loopback(url: Optional[str]) -> bool:
+    if not url:
+        return False
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_body(spec: str) -> bytes:
+    try:
+        if spec == "-":
+            return sys.stdin.buffer.read()
+        if spec.startswith("@"):
+            with open(spec[1:], "rb") as f:
+                return f.read()
+    except OSError as exc:
+        raise _Failure(f"cannot read the body from {spec[1:] or 'stdin'}: {exc.strerror or exc}", EXIT_USAGE) from None
+    return spec.encode("utf-8")
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import boto3
+    import botocore.exceptions
+    from botocore.config import Config
+
+    options: Dict[str, Any] = {}
+    if args.endpoint_url:
+        options["endpoint_url"] = args.endpoint_url
+    try:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        if _is_loopback(args.endpoint_url):
+            # A local endpoint is neither throttled nor flaky: report the first failure.
+            options["config"] = Config(retries={"total_max_attempts": 1})
+            if not args.profile:
+                # It checks no signature either: never look for real credentials
+                # (no instance-metadata round trips) or demand a region.
+                options["region_name"] = args.region or session.region_name or "us-east-1"
+                options["aws_access_key_id"] = options["aws_secret_access_key"] = "fastsmr-local"
+        return session.client("sagemaker-runtime", **options)
+    except (botocore.exceptions.NoRegionError, botocore.exceptions.ProfileNotFound) as exc:
+        raise _Failure(str(exc), EXIT_UNREACHABLE) from None
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    _need_boto3("invoke")
+    import botocore.exceptions
+    import urllib3.exceptions
+
+    import fastsmr
+
+    body = _read_body(args.body)
+    client = _client(args)
+    request: Dict[str, Any] = {"EndpointName": args.endpoint_name, "Body": body, "ContentType": args.content_type}
+    if args.accept:
+        request["Accept"] = args.accept
+    if args.custom_attributes:
+        request["CustomAttributes"] = args.custom_attributes
+    fastsmr.install()
+    out = sys.stdout
+    try:
+        response = client.invoke_endpoint_with_response_stream(**request)
+        stream = response["Body"]
+        if args.events:
+            for event in stream:
+                out.write(json.dumps(_jsonable(event), ensure_ascii=False) + "\n")
+                out.flush()
+        elif args.raw:
+            binary: BinaryIO = out.buffer
+            for part in fastsmr.payload_parts(stream):
+                binary.write(part)
+                binary.flush()
+        else:
+            last = ""
+            for text in fastsmr.text_stream(fastsmr.payload_parts(stream), args.format):
+                out.write(text)
+                out.flush()
+                last = text
+            if out.isatty() and not last.endswith("\n"):
+                out.write("\n")
+    except BrokenPipeError:
+        raise  # stdout's reader left (a ConnectionError, but not the endpoint's)
+    except botocore.exceptions.ClientError as exc:  # ValidationError, ModelError, EventStreamError, ...
+        error = exc.response.get("Error", {})
+        raise _Failure(f"{error.get('Code', 'Error')}: {error.get('Message', exc)}", EXIT_ERROR) from None
+    except (
+        botocore.exceptions.NoCredentialsError,
+        botocore.exceptions.PartialCredentialsError,
+        botocore.exceptions.NoRegionError,
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectTimeoutError,
+    ) as exc:
+        raise _Failure(str(exc), EXIT_UNREACHABLE) from None
+    except (
+        botocore.exceptions.BotoCoreError,  # incl. read timeouts and stream parser errors
+        urllib3.exceptions.HTTPError,  # the connection broke mid-stream
+        fastsmr.DecodeError,
+        fastsmr.TextStreamError,
+        UnicodeDecodeError,
+        ConnectionError,
+    ) as exc:
+        raise _Failure(f"the stream failed: {exc}", EXIT_ERROR) from None
+    finally:
+        fastsmr.uninstall()
+    return EXIT_OK
+
+
+def _jsonable(value: Any) -> Any:
+    """An event as JSON: bytes as UTF-8 text, or under ``<key>_base64`` when not text."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, (bytes, bytearray)):
+                try:
+                    out[key] = bytes(item).decode("utf-8")
+                except UnicodeDecodeError:
+                    out[f"{key}_base64"] = base64.b64encode(item).decode("ascii")
+            else:
+                out[key] = _jsonable(item)
+        return out
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+# --- bench ------------------------------------------------------------------------
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    try:
+        return bench_main(args)
+    except ValueError as exc:  # bad --rounds or --streams
+        raise _Failure(str(exc), EXIT_USAGE) from None
+    except (RuntimeError, OSError) as exc:  # the endpoint did not start, an output file cannot be written
+        raise _Failure(str(exc), EXIT_ERROR) from None
+
+
+# --- decode -----------------------------------------------------------------------
+
+
+def _header_value(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytes_base64": base64.b64encode(value).decode("ascii")}
+    return value
+
+
+def _decode(args: argparse.Namespace) -> int:
+    import fastsmr
+
+    try:
+        source: BinaryIO = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    except OSError as exc:
+        raise _Failure(f"cannot read {args.file}: {exc.strerror or exc}", EXIT_USAGE) from None
+    decoder = fastsmr.Decoder()
+    offset = 0
+    out = sys.stdout
+    with source:
+        try:
+            while True:
+                chunk = source.read(1 << 16)
+                messages = decoder.feed(chunk) if chunk else decoder.close()
+                for message in messages or ():
+                    record: Dict[str, Any] = {
+                        "offset": offset,
+                        "headers": {name: _header_value(v) for name, v in message.headers.items()},
+                    }
+                    try:
+                        record["payload"] = message.payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        record["payload_base64"] = base64.b64encode(message.payload).decode("ascii")
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    offset += message.total_length
+                if not chunk:
+                    return EXIT_OK
+        except fastsmr.DecodeError as exc:
+            raise _Failure(f"malformed event stream at byte {exc.offset}: {exc}", EXIT_USAGE) from None
+        except BrokenPipeError:
+            raise  # stdout's reader left: main() ends quietly
+        except OSError as exc:
+            raise _Failure(f"cannot read {args.file}: {exc.strerror or exc}", EXIT_USAGE) from None
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m fastsmr is the entry
+    sys.exit(main())

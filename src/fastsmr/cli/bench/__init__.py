@@ -1,0 +1,161 @@
+"""``fastsmr bench``: fastsmr side by side with botocore, aiobotocore and smithy-aws-event-stream.
+
+Every case runs every competitor in one process, in interleaved rounds, and
+reports medians with min-max and ratios taken round by round (see
+:mod:`fastsmr.bench._measure`). Competitors that are not installed are
+reported as skipped. ``pip install 'fastsmr[bench]'`` installs them all, with
+numpy for the statistics and matplotlib for ``--plot``.
+
+>>> from fastsmr.cli.bench import run
+>>> doc = run(["crc"], quick=True)
+>>> doc["tables"][0]["competitors"][0]["name"], doc["tables"][0]["ratios"][0]["label"]
+('binascii.crc32', 'fastsmr.crc32 c vs binascii.crc32 (time)')
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+__all__ = ["CASES", "add_arguments", "run", "main"]
+
+#: Every case, in the order a full run measures them.
+CASES: Dict[str, str] = {
+    "tokens-64k": "decoders: a token stream (150-300 B PayloadParts) in 64 KiB chunks",
+    "tokens-per-message": "decoders: the same token stream, one message per chunk",
+    "big-chunk": "decoders: one chunk holding 40,000 token messages",
+    "large-payload": "decoders: a 16 MiB payload in 64 KiB chunks",
+    "converse": "decoders and EventStream: Bedrock ConverseStream JSON events",
+    "crc": "CRC-32 implementations (the floor)",
+    "memory": "tracemalloc peak and retained bytes per stream, 1,000 streams open",
+    "e2e-sync": "boto3 against the local endpoint, unpaced (1, 16, 128 streams)",
+    "e2e-async": "aiobotocore against the local endpoint, unpaced",
+    "paced-sync": "boto3, 30 tokens/s per stream: client CPU %",
+    "paced-async": "aiobotocore, 30 tokens/s per stream: client CPU %",
+}
+
+PACED_RATE = 30.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``fastsmr bench``."""
+    parser.add_argument("--quick", action="store_true", help="small inputs and few rounds: under a minute")
+    parser.add_argument("--case", action="extend", nargs="+", choices=list(CASES), metavar="NAME",
+                        help="run only these cases (repeatable): " + ", ".join(CASES))
+    parser.add_argument("--rounds", type=int, help="rounds per decoder case (default 7; 3 with --quick)")
+    parser.add_argument("--streams", type=int, action="extend", nargs="+", metavar="N",
+                        help="concurrency levels of the end-to-end cases (default 1 16 128)")
+    parser.add_argument("--json", metavar="PATH", help="write every figure to this JSON file")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the headline speedups (needs matplotlib)")
+    parser.add_argument("--markdown", metavar="PATH",
+                        help="write the results into this Markdown file between fastsmr bench's markers, keeping the rest")
+
+
+def run(
+    cases: Optional[Sequence[str]] = None,
+    *,
+    quick: bool = False,
+    rounds: Optional[int] = None,
+    streams: Optional[Sequence[int]] = None,
+    argv: Sequence[str] = (),
+    progress: Callable[[str], None] = lambda line: None,
+) -> Dict[str, Any]:
+    """Run ``cases`` (default: all) and return the JSON-ready document of the results."""
+    from . import _clients, _codecs, _report
+
+    selected = [c for c in CASES if cases is None or c in cases]
+    decoder_rounds = rounds or (3 if quick else 7)
+    e2e_rounds = 2 if quick else 5
+    levels = sorted(set(streams or (1, 16, 128)))
+    if min(levels) < 1:
+        raise ValueError("--streams must be >= 1")
+    paced_levels = levels if (streams or not quick) else levels[-1:]
+    paced_rounds, paced_seconds = (1, 1.5) if quick else (3, 6.0)
+    start_info = _report.machine_info()
+    started = time.perf_counter()
+    server = _clients.Server()
+    tables = []
+    try:
+        for case in selected:
+            progress(f"{case}: {CASES[case]} ({time.perf_counter() - started:.0f} s so far)")
+            if case in _codecs.DECODER_CASES:
+                # Three rounds are plenty where botocore takes seconds per call.
+                r = min(decoder_rounds, 3) if case == "big-chunk" and not quick else decoder_rounds
+                tables.append(_codecs.decoder_table(case, quick=quick, rounds=r))
+            elif case == "crc":
+                tables.append(_codecs.crc_table(quick=quick, rounds=decoder_rounds))
+            elif case == "memory":
+                # tracemalloc's figures hardly vary: few rounds suffice.
+                tables.append(_codecs.memory_table(quick=quick, rounds=1 if quick else 3))
+            else:
+                paced = case.startswith("paced")
+                build = _clients.sync_tables if case.endswith("-sync") else _clients.async_tables
+                tables += build(
+                    server,
+                    levels=paced_levels if paced else levels,
+                    rate=PACED_RATE if paced else 0.0,
+                    quick=quick,
+                    rounds=paced_rounds if paced else e2e_rounds,
+                    paced_seconds=paced_seconds,
+                )
+    finally:
+        server.close()
+    return _report.document(tables, argv=list(argv), quick=quick, elapsed=time.perf_counter() - started,
+                            start_info=start_info)
+
+
+def _argv(args: argparse.Namespace) -> List[str]:
+    """The options ``args`` was parsed from, for the report."""
+    out = ["--quick"] if args.quick else []
+    for case in args.case or ():
+        out += ["--case", case]
+    if args.rounds:
+        out += ["--rounds", str(args.rounds)]
+    if args.streams:
+        out += ["--streams", *map(str, args.streams)]
+    for option in ("json", "plot", "markdown"):
+        if getattr(args, option):
+            out += [f"--{option}", getattr(args, option)]
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``fastsmr bench`` from parsed arguments; 1 if a competitor failed, else 0."""
+    from . import _report
+
+    def progress(line: str) -> None:
+        print(f"... {line}", file=sys.stderr, flush=True)
+
+    if args.rounds is not None and args.rounds < 1:
+        raise ValueError("--rounds must be >= 1")
+    for option in ("json", "plot", "markdown"):  # fail now, not after a long run
+        path = getattr(args, option)
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise ValueError(f"--{option} {path}: no such directory")
+    doc = run(args.case, quick=args.quick, rounds=args.rounds, streams=args.streams, argv=_argv(args),
+              progress=progress)
+    _report.print_document(doc)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+    chart = None
+    if args.plot:
+        problem = _report.plot(doc, args.plot)
+        if problem:
+            print(f"fastsmr bench: no chart written: {problem}", file=sys.stderr)
+        else:
+            chart = args.plot
+    if args.markdown:
+        if chart:
+            chart = os.path.relpath(chart, os.path.dirname(os.path.abspath(args.markdown))).replace(os.sep, "/")
+        _report.write_markdown(args.markdown, _report.markdown(doc, chart))
+    failed = [f"{t['case']}: {c['name']}: {c.get('reason')}" for t in doc["tables"] for c in t["competitors"]
+              if c["status"] == "failed"]
+    for line in failed:
+        print(f"fastsmr bench: failed: {line}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,409 @@
+"""End-to-end cases: real boto3 and aiobotocore clients against the local endpoint.
+
+The endpoint runs in a child process (``fastsmr serve``), so the CPU time this
+process uses — ``time.process_time()``, user plus system time from the OS, all
+threads — is the client's alone. Every stream asks the ``tgi`` endpoint for the
+same Text Generation Inference output (one PayloadPart per token, ~200-byte
+messages); N streams run at once (threads for boto3, tasks for aiobotocore),
+either unpaced (as fast as server and client go) or paced by the server at 30
+tokens/s per stream, where the figure that matters is the client's CPU %.
+
+Readers, each the way a user would write it:
+
+* stock: ``for event in body: event["PayloadPart"]["Bytes"]`` with botocore stock;
+* ``fastsmr.install()``: the same loop with the drop-in installed;
+* ``fastsmr.payload_parts(body)`` (``fastsmr.aio.payload_parts``);
+* stock + line parsing: the stock loop feeding the AWS examples' line buffer
+  (an ``io.BytesIO`` read with ``seek``/``readline``) and ``json.loads`` per
+  TGI line — the baseline for getting text;
+* ``fastsmr.text_stream(fastsmr.payload_parts(body), "tgi")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+import fastsmr
+
+from ._measure import Entry, Pair, Table, rotation
+
+__all__ = ["LineTexts", "Server", "sync_tables", "async_tables", "SYNC_NAMES", "ASYNC_NAMES"]
+
+SYNC_NAMES = ("stock boto3", "fastsmr.install()", "fastsmr.payload_parts", "stock boto3 + line parsing", "fastsmr.text_stream")
+ASYNC_NAMES = (
+    "stock aiobotocore",
+    "fastsmr.install() aiobotocore",
+    "fastsmr.aio.payload_parts",
+    "stock aiobotocore + line parsing",
+    "fastsmr.aio.text_stream",
+)
+_TEXT_READERS = {SYNC_NAMES[3], SYNC_NAMES[4], ASYNC_NAMES[3], ASYNC_NAMES[4]}
+# The concurrency whose ratios make the headline: unpaced throughput at 16
+# streams; CPU at a fixed token rate with 128 (an LLM service's load).
+_HEADLINE_STREAMS = {False: 16, True: 128}
+_CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench"}
+
+
+class LineTexts:
+    """The baseline text decoder: the AWS SageMaker examples' line buffer plus ``json.loads``.
+
+    Every part is appended to one ``io.BytesIO``; each line is read by seeking
+    back to the last read position and calling ``readline``.
+
+    >>> texts = LineTexts()
+    >>> texts.feed(b'data:{"token": {"text": "Hi", "special": false}}\\n') + texts.feed(b"\\n")
+    ['Hi']
+    """
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+        self.read_pos = 0
+
+    def feed(self, part: bytes) -> List[str]:
+        buffer = self.buffer
+        buffer.seek(0, io.SEEK_END)
+        buffer.write(part)
+        out: List[str] = []
+        while True:
+            buffer.seek(self.read_pos)
+            line = buffer.readline()
+            if not line.endswith(b"\n"):
+                return out
+            self.read_pos += len(line)
+            if line.startswith(b"data:"):
+                token = json.loads(line[5:])["token"]
+                if not token["special"]:
+                    out.append(token["text"])
+
+
+class Server:
+    """The endpoint in a child process, started on first use and shared by the cases."""
+
+    def __init__(self) -> None:
+        self._process: Any = None
+        self.url = ""
+
+    def start(self) -> str:
+        if self._process is None:
+            from ..demo import ServerProcess
+
+            process = ServerProcess()
+            process.__enter__()
+            self._process, self.url = process, process.url
+        return self.url
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.__exit__(None, None, None)
+            self._process = None
+
+
+def _attributes(tokens: int, rate: float) -> str:
+    return f"fastsmr-tokens={tokens}; fastsmr-rate={rate:g}"
+
+
+def _expected(name: str, tokens: int) -> int:
+    # TGI ends with a special end-of-sequence event: one more part than tokens, no text.
+    return tokens if name in _TEXT_READERS else tokens + 1
+
+
+def _record(entry: Entry, wall: float, cpu: float, tokens: int) -> None:
+    entry.record("wall_seconds", wall)
+    entry.record("cpu_seconds", cpu)
+    entry.record("cpu_per_token", cpu / tokens)
+    entry.record("tokens_per_s", tokens / wall)
+    entry.record("cpu_percent", 100.0 * cpu / wall)
+
+
+def _pairs(names: Sequence[str], paced: bool, headline: bool) -> List[Pair]:
+    stock, install, parts, line_text, text = names
+    metrics = ["cpu_percent"] if paced else ["cpu_per_token", "tokens_per_s"]
+    pairs = []
+    for metric in metrics:
+        first = headline and metric != "tokens_per_s"
+        pairs += [Pair(install, stock, metric, headline=first), Pair(parts, stock, metric, headline=first),
+                  Pair(text, line_text, metric, headline=first), Pair(text, stock, metric)]
+    return pairs
+
+
+def _table(case: str, title: str, names: Sequence[str], entries: List[Entry], streams: int, tokens: int,
+           rate: float, rounds: int, headline: bool, notes: List[str]) -> Table:
+    metrics = ["cpu_percent", "cpu_per_token", "tokens_per_s", "wall_seconds"] if rate else \
+        ["cpu_per_token", "tokens_per_s", "cpu_percent", "wall_seconds"]
+    params = {"streams": streams, "tokens_per_stream": tokens, "rate_per_stream": rate}
+    return Table(case, title, "token", streams * tokens, 0, metrics, entries, _pairs(names, bool(rate), headline),
+                 list(notes), rounds, params)
+
+
+def _plan(levels: Sequence[int], rate: float, quick: bool, paced_seconds: float) -> List[Tuple[int, int]]:
+    """(streams, tokens per stream) for each concurrency level."""
+    if rate:
+        return [(n, max(1, int(round(rate * paced_seconds)))) for n in levels]
+    budget = {1: 2_000, 16: 200, 128: 30} if quick else {1: 20_000, 16: 2_000, 128: 400}
+    return [(n, budget.get(n, max(30, (2_000 if quick else 40_000) // n))) for n in levels]
+
+
+# --- boto3 -----------------------------------------------------------------------
+
+
+def _sync_readers() -> Dict[str, Tuple[Callable[[Any], int], Callable[[], Any]]]:
+    """name -> (read the body, prepare botocore)."""
+
+    def events(body: Any) -> int:
+        count = 0
+        for event in body:
+            event["PayloadPart"]["Bytes"]
+            count += 1
+        return count
+
+    def parts(body: Any) -> int:
+        count = 0
+        for _ in fastsmr.payload_parts(body):
+            count += 1
+        return count
+
+    def line_text(body: Any) -> int:
+        texts = LineTexts()
+        count = 0
+        for event in body:
+            count += len(texts.feed(event["PayloadPart"]["Bytes"]))
+        return count
+
+    def text(body: Any) -> int:
+        count = 0
+        for _ in fastsmr.text_stream(fastsmr.payload_parts(body), "tgi"):
+            count += 1
+        return count
+
+    return {
+        SYNC_NAMES[0]: (events, fastsmr.uninstall),
+        SYNC_NAMES[1]: (events, _install),
+        SYNC_NAMES[2]: (parts, fastsmr.uninstall),
+        SYNC_NAMES[3]: (line_text, fastsmr.uninstall),
+        SYNC_NAMES[4]: (text, fastsmr.uninstall),
+    }
+
+
+def _install() -> None:
+    if not fastsmr.install():
+        raise RuntimeError("fastsmr.install() refused this botocore (see the warning)")
+
+
+def _role(name: str) -> str:
+    return "baseline" if name.startswith("stock") else "fastsmr"
+
+
+def _not_run(case: str, client: str, names: Sequence[str], plan: List[Tuple[int, int]], rate: float, rounds: int,
+             status: str, reason: str) -> List[Table]:
+    """Tables whose every client was skipped (not installed) or failed (no endpoint)."""
+    tables = []
+    for streams, tokens in plan:
+        entries = [Entry(name, _role(name), status=status, reason=reason) for name in names]
+        tables.append(_table(case, _title(client, streams, tokens, rate), names, entries, streams, tokens, rate,
+                             rounds, False, []))
+    return tables
+
+
+def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bool, rounds: int,
+                paced_seconds: float) -> List[Table]:
+    """boto3 end to end, one table per concurrency level."""
+    plan = _plan(levels, rate, quick, paced_seconds)
+    case = "paced-sync" if rate else "e2e-sync"
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        return _not_run(case, "boto3", SYNC_NAMES, plan, rate, rounds, "skipped", "boto3 is not installed")
+    try:
+        url = server.start()
+    except (RuntimeError, OSError) as error:
+        return _not_run(case, "boto3", SYNC_NAMES, plan, rate, rounds, "failed", f"the endpoint: {error}")
+    biggest = max(levels)
+    client = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=300, max_pool_connections=biggest),
+        **_CREDENTIALS,
+    )
+    readers = _sync_readers()
+    tables = []
+    with ThreadPoolExecutor(biggest) as pool:
+
+        def run(name: str, streams: int, tokens: int, pace: float = rate) -> Tuple[float, float]:
+            read, prepare = readers[name]
+            prepare()
+            attributes = _attributes(tokens, pace)
+
+            def one(_: int) -> int:
+                response = client.invoke_endpoint_with_response_stream(
+                    EndpointName="tgi", Body=b"{}", CustomAttributes=attributes
+                )
+                return read(response["Body"])
+
+            cpu, start = time.process_time(), time.perf_counter()
+            counts = list(pool.map(one, range(streams)))
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            expected = _expected(name, tokens)
+            if counts != [expected] * streams:
+                raise AssertionError(f"{name}: read {sorted(set(counts))} items per stream, expected {expected}")
+            return wall, cpu
+
+        entries_by_level = []
+        for streams, tokens in plan:
+            entries = [Entry(name, _role(name)) for name in SYNC_NAMES]
+            entries_by_level.append((streams, tokens, entries))
+        try:
+            # Warm-up, unpaced: imports, the connection pool, every thread.
+            for name in SYNC_NAMES:
+                try:
+                    run(name, biggest, min(20, plan[-1][1]), 0.0)
+                except Exception as error:
+                    _fail(entries_by_level, name, error)
+            for r in range(rounds):
+                for streams, tokens, entries in entries_by_level:
+                    for entry in rotation(entries, r):
+                        try:
+                            _record(entry, *run(entry.name, streams, tokens), streams * tokens)
+                        except Exception as error:
+                            entry.fail(error)
+        finally:
+            fastsmr.uninstall()
+    for streams, tokens, entries in entries_by_level:
+        tables.append(_table(case, _title("boto3", streams, tokens, rate), SYNC_NAMES, entries, streams, tokens, rate,
+                             rounds, streams == _HEADLINE_STREAMS[bool(rate)], _notes(rate)))
+    return tables
+
+
+def _fail(levels: List[Tuple[int, int, List[Entry]]], name: str, error: BaseException) -> None:
+    """Mark ``name`` failed at every concurrency level."""
+    for _, _, entries in levels:
+        for entry in entries:
+            if entry.name == name:
+                entry.fail(error)
+
+
+def _title(client: str, streams: int, tokens: int, rate: float) -> str:
+    pace = f"paced at {rate:g} tokens/s per stream" if rate else "unpaced"
+    plural = "stream" if streams == 1 else "concurrent streams"
+    return f"{client}, {streams} {plural} of {tokens:,} tokens, {pace}"
+
+
+def _notes(rate: float) -> List[str]:
+    if rate:
+        return ["Client CPU % = process CPU time (user + system, all threads) / wall time, 100 % = one core; "
+                "the request itself (signing, connection) is included, as a service pays for it."]
+    return ["Unpaced: tokens/s is bounded by the endpoint (a Python server in another process) as well as "
+            "the client; CPU per token is the client's alone."]
+
+
+# --- aiobotocore -----------------------------------------------------------------
+
+
+def _async_readers() -> Dict[str, Tuple[Callable[[Any], Any], Callable[[], Any]]]:
+    import fastsmr.aio
+
+    async def events(body: Any) -> int:
+        count = 0
+        async for event in body:
+            event["PayloadPart"]["Bytes"]
+            count += 1
+        return count
+
+    async def parts(body: Any) -> int:
+        count = 0
+        async for _ in fastsmr.aio.payload_parts(body):
+            count += 1
+        return count
+
+    async def line_text(body: Any) -> int:
+        texts = LineTexts()
+        count = 0
+        async for event in body:
+            count += len(texts.feed(event["PayloadPart"]["Bytes"]))
+        return count
+
+    async def text(body: Any) -> int:
+        count = 0
+        async for _ in fastsmr.aio.text_stream(fastsmr.aio.payload_parts(body), "tgi"):
+            count += 1
+        return count
+
+    return {
+        ASYNC_NAMES[0]: (events, fastsmr.uninstall),
+        ASYNC_NAMES[1]: (events, _install),
+        ASYNC_NAMES[2]: (parts, fastsmr.uninstall),
+        ASYNC_NAMES[3]: (line_text, fastsmr.uninstall),
+        ASYNC_NAMES[4]: (text, fastsmr.uninstall),
+    }
+
+
+def async_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bool, rounds: int,
+                 paced_seconds: float) -> List[Table]:
+    """aiobotocore end to end, one table per concurrency level."""
+    plan = _plan(levels, rate, quick, paced_seconds)
+    case = "paced-async" if rate else "e2e-async"
+    try:
+        import aiobotocore.session
+        from aiobotocore.config import AioConfig
+    except ImportError:
+        reason = "aiobotocore is not installed (pip install aiobotocore)"
+        return _not_run(case, "aiobotocore", ASYNC_NAMES, plan, rate, rounds, "skipped", reason)
+    try:
+        url = server.start()
+    except (RuntimeError, OSError) as error:
+        return _not_run(case, "aiobotocore", ASYNC_NAMES, plan, rate, rounds, "failed", f"the endpoint: {error}")
+    biggest = max(levels)
+    readers = _async_readers()
+    entries_by_level = [(n, t, [Entry(name, _role(name)) for name in ASYNC_NAMES]) for n, t in plan]
+
+    async def main() -> None:
+        config = AioConfig(retries={"total_max_attempts": 1}, read_timeout=300, max_pool_connections=biggest)
+        session = aiobotocore.session.get_session()
+        async with session.create_client("sagemaker-runtime", endpoint_url=url, config=config, **_CREDENTIALS) as client:
+
+            async def run(name: str, streams: int, tokens: int, pace: float = rate) -> Tuple[float, float]:
+                read, prepare = readers[name]
+                prepare()
+                attributes = _attributes(tokens, pace)
+
+                async def one() -> int:
+                    response = await client.invoke_endpoint_with_response_stream(
+                        EndpointName="tgi", Body=b"{}", CustomAttributes=attributes
+                    )
+                    return await read(response["Body"])
+
+                cpu, start = time.process_time(), time.perf_counter()
+                counts = await asyncio.gather(*(one() for _ in range(streams)))
+                wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+                expected = _expected(name, tokens)
+                if list(counts) != [expected] * streams:
+                    raise AssertionError(f"{name}: read {sorted(set(counts))} items per stream, expected {expected}")
+                return wall, cpu
+
+            for name in ASYNC_NAMES:  # warm-up, unpaced
+                try:
+                    await run(name, biggest, min(20, plan[-1][1]), 0.0)
+                except Exception as error:
+                    _fail(entries_by_level, name, error)
+            for r in range(rounds):
+                for streams, tokens, entries in entries_by_level:
+                    for entry in rotation(entries, r):
+                        try:
+                            _record(entry, *await run(entry.name, streams, tokens), streams * tokens)
+                        except Exception as error:
+                            entry.fail(error)
+
+    try:
+        asyncio.run(main())
+    finally:
+        fastsmr.uninstall()
+    return [
+        _table(case, _title("aiobotocore", n, t, rate), ASYNC_NAMES, entries, n, t, rate, rounds,
+               n == _HEADLINE_STREAMS[bool(rate)], _notes(rate))
+        for n, t, entries in entries_by_level
+    ]

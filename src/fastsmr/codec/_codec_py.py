@@ -1,0 +1,472 @@
+"""The pure-Python backend: the same API as the C extension, byte for byte.
+
+It is what PyPy and platforms without a compiler get, so it is written for
+speed within Python's means: ``struct.unpack_from`` at offsets into one
+``bytes`` object instead of re-slicing, and no per-message objects besides the
+``Message`` itself.
+"""
+
+from __future__ import annotations
+
+import struct
+from binascii import crc32 as _crc32
+from typing import Any, Dict, List, Optional
+
+from ._chunked_py import ChunkedDecoder
+from .errors import (
+    ChecksumMismatch,
+    DecodeError,
+    DuplicateHeader,
+    InvalidHeader,
+    InvalidHeadersLength,
+    InvalidMessageLength,
+    InvalidPayloadLength,
+    TruncatedStreamError,
+)
+from .message import (
+    DEFAULT_MAX_HEADERS_LENGTH,
+    DEFAULT_MAX_PAYLOAD_LENGTH,
+    check_limit,
+    message_repr,
+)
+
+__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "ChunkedDecoder"]
+
+BACKEND = "python"
+
+_PRELUDE = struct.Struct("!III").unpack_from
+_UINT32 = struct.Struct("!I").unpack_from
+_FIXED = {
+    2: (1, struct.Struct("!b").unpack_from),
+    3: (2, struct.Struct("!h").unpack_from),
+    4: (4, struct.Struct("!i").unpack_from),
+    5: (8, struct.Struct("!q").unpack_from),
+    8: (8, struct.Struct("!q").unpack_from),
+}
+_TYPE_NAMES = {6: "byte array", 7: "string"}
+
+
+def crc32(data: Any, value: int = 0) -> int:
+    """CRC-32 of ``data`` continuing from ``value``, exactly as ``zlib.crc32``.
+
+    >>> import fastsmr
+    >>> hex(fastsmr.crc32(b"123456789"))
+    '0xcbf43926'
+    """
+    return _crc32(data, value)
+
+
+def _as_bytes(data: Any) -> bytes:
+    if type(data) is bytes:
+        return data
+    view = memoryview(data)
+    if not view.c_contiguous:
+        raise BufferError("feed() needs a contiguous buffer")
+    return view.tobytes()
+
+
+class Message:
+    """One decoded event-stream message.
+
+    ``headers`` maps names to values typed as botocore types them (bool, int,
+    bytes, str); ``payload`` is bytes.
+    """
+
+    # Messages with the same header block share one parsed dict (_shared);
+    # a message gets a copy of its own (_own) only when .headers is asked
+    # for, so code that reads event_type and payload allocates no dict.
+    __slots__ = ("_shared", "_own", "payload", "prelude_crc", "crc", "total_length")
+
+    def __init__(
+        self,
+        headers: Dict[str, Any],
+        payload: bytes,
+        prelude_crc: int,
+        crc: int,
+        total_length: int,
+    ) -> None:
+        self._shared = self._own = headers
+        self.payload = payload
+        self.prelude_crc = prelude_crc
+        self.crc = crc
+        self.total_length = total_length
+
+    @property
+    def headers(self) -> Dict[str, Any]:
+        """The headers, typed as botocore types them (bool, int, bytes, str)."""
+        if self._own is None:
+            self._own = self._shared.copy()
+        return self._own
+
+    @property
+    def message_type(self) -> Any:
+        """The ``:message-type`` header, or None."""
+        return (self._shared if self._own is None else self._own).get(":message-type")
+
+    @property
+    def event_type(self) -> Any:
+        """The ``:event-type`` header, or None."""
+        return (self._shared if self._own is None else self._own).get(":event-type")
+
+    def __reduce__(self):
+        return (Message, (self.headers, self.payload, self.prelude_crc, self.crc, self.total_length))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Message:
+            return NotImplemented
+        return (
+            self.total_length == other.total_length
+            and self.crc == other.crc
+            and self.prelude_crc == other.prelude_crc
+            and self.payload == other.payload
+            and (self._shared if self._own is None else self._own)
+            == (other._shared if other._own is None else other._own)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # headers is a dict
+
+    def __repr__(self) -> str:
+        return message_repr(self)
+
+
+def _raise_duplicate(headers: Dict[str, Any], name: str, offset: int) -> None:
+    # botocore reads a byte array, string or uuid that runs past the block as
+    # a short value and then finds the duplicate: report it as it would.
+    if name in headers:
+        raise DuplicateHeader(name, offset)
+
+
+def _parse_headers(data: bytes, pos: int, end: int, base: int) -> Dict[str, Any]:
+    """Parse the header block ``data[pos:end]``; ``base`` maps to stream offsets."""
+    headers: Dict[str, Any] = {}
+    while pos < end:
+        start = pos
+        name_len = data[pos]
+        pos += 1
+        if pos + name_len > end:
+            raise InvalidHeader(
+                f"name of {name_len} bytes runs past the header block "
+                f"({end - pos} bytes left)",
+                base + start,
+            )
+        try:
+            name = data[pos : pos + name_len].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidHeader(f"name is not valid UTF-8 ({exc.reason})", base + start) from None
+        pos += name_len
+        if pos >= end:
+            raise InvalidHeader(f"header {name!r} has no value type byte", base + start)
+        kind = data[pos]
+        pos += 1
+        if kind == 0:
+            value: Any = True
+        elif kind == 1:
+            value = False
+        elif kind == 6 or kind == 7:
+            if pos + 2 > end:
+                raise InvalidHeader(
+                    f"{_TYPE_NAMES[kind]} header {name!r} has no room for its length",
+                    base + start,
+                )
+            size = (data[pos] << 8) | data[pos + 1]
+            pos += 2
+            if pos + size > end:
+                _raise_duplicate(headers, name, base + start)
+                raise InvalidHeader(
+                    f"{_TYPE_NAMES[kind]} header {name!r} of {size} bytes runs past "
+                    f"the header block ({end - pos} bytes left)",
+                    base + start,
+                )
+            value = data[pos : pos + size]
+            pos += size
+            if kind == 7:
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidHeader(
+                        f"string header {name!r} is not valid UTF-8 ({exc.reason})",
+                        base + start,
+                    ) from None
+        elif kind == 9:
+            if pos + 16 > end:
+                _raise_duplicate(headers, name, base + start)
+                raise InvalidHeader(
+                    f"uuid header {name!r} needs 16 bytes, {end - pos} left",
+                    base + start,
+                )
+            value = data[pos : pos + 16]
+            pos += 16
+        else:
+            fixed = _FIXED.get(kind)
+            if fixed is None:
+                raise InvalidHeader(f"header {name!r} has unknown value type {kind}", base + start)
+            size, unpack = fixed
+            if pos + size > end:
+                raise InvalidHeader(
+                    f"header {name!r} of type {kind} needs {size} bytes, {end - pos} left",
+                    base + start,
+                )
+            value = unpack(data, pos)[0]
+            pos += size
+        if name in headers:
+            raise DuplicateHeader(name, base + start)
+        headers[name] = value
+    return headers
+
+
+class Decoder:
+    """Incremental event-stream decoder.
+
+    Feed it chunks as they arrive; each call returns the messages the chunk
+    completed. ``close()`` checks that the stream did not end mid-message.
+
+    >>> import fastsmr
+    >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
+    >>> d = fastsmr.Decoder()
+    >>> d.feed(wire[:7]), d.buffered
+    ([], 7)
+    >>> [m.payload for m in d.feed(wire[7:])]
+    [b'hello']
+    >>> d.close()
+    """
+
+    __slots__ = (
+        "_pieces", "_have", "_total", "_offset", "_max_payload", "_max_headers", "_error", "_blocks",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH,
+        max_headers_length: int = DEFAULT_MAX_HEADERS_LENGTH,
+    ) -> None:
+        self._max_payload = check_limit("max_payload_length", max_payload_length)
+        self._max_headers = check_limit("max_headers_length", max_headers_length)
+        # The incomplete message: read-only views of the (immutable) chunks
+        # that hold it, so nothing is copied until it is complete.
+        self._pieces: List[memoryview] = []
+        self._have = 0
+        self._total = 0  # its total_length once its prelude was validated
+        self._offset = 0  # stream offset of the next message
+        self._error: DecodeError | None = None
+        # Header blocks already parsed: a stream repeats the same few.
+        self._blocks: Dict[bytes, Dict[str, Any]] = {}
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a message that is not complete yet."""
+        return self._have
+
+    def _prelude_error(self, total: int, headers_length: int, offset: int) -> DecodeError:
+        if headers_length > self._max_headers:
+            return InvalidHeadersLength(headers_length, self._max_headers, offset)
+        if total - headers_length - 16 > self._max_payload:
+            return InvalidPayloadLength(total - headers_length - 16, self._max_payload, offset)
+        return InvalidMessageLength(total, headers_length, offset)
+
+    def _check_prelude(self, data: Any, pos: int, offset: int) -> int:
+        total, headers_length, prelude_crc = _PRELUDE(data, pos)
+        computed = _crc32(data[pos : pos + 8])
+        if computed != prelude_crc:
+            raise ChecksumMismatch("prelude", prelude_crc, computed, offset)
+        if headers_length > self._max_headers or not (
+            0 <= total - headers_length - 16 <= self._max_payload
+        ):
+            raise self._prelude_error(total, headers_length, offset)
+        return total
+
+    def _headers(self, data: bytes, start: int, end: int, base: int) -> Dict[str, Any]:
+        """The parsed header block, shared with earlier messages that had it."""
+        block = data[start:end]
+        headers = self._blocks.get(block)
+        if headers is None:
+            headers = _parse_headers(data, start, end, base)
+            if len(self._blocks) >= 64:
+                self._blocks.clear()
+            self._blocks[block] = headers
+        return headers
+
+    def feed(self, data: Any, events: Optional[Dict[str, Optional[str]]] = None) -> List[Any]:
+        """Add a chunk (any bytes-like object) and return the messages it completed.
+
+        If a chunk completes some messages and then hits bad bytes, those
+        messages are returned and the error is raised by the next call.
+
+        ``events`` serves integrations that want botocore's event shapes: it
+        maps an ``:event-type`` to a payload member name, or to None. A
+        message of a mapped type (and a ``:message-type`` other than error
+        or exception) then comes back as ``{event_type: {member: payload}}``,
+        or as the payload bytes alone for None, after the same validation.
+        """
+        if self._error is not None:
+            # Reset the traceback: each re-raise would otherwise prepend to it.
+            raise self._error.with_traceback(None)
+        out: List[Message] = []
+        try:
+            self._feed(_as_bytes(data), out, events)
+        except DecodeError as exc:
+            self._error = exc
+            if not out:
+                raise
+        return out
+
+    def _feed(self, data: bytes, out: List[Any], events: Any) -> None:
+        size = len(data)
+        view = memoryview(data)
+        pos = self._assemble(view, out, events) if self._have else 0
+        if self._have:
+            return
+        # Whole messages inside the chunk: decoded in place.
+        base = self._offset - pos  # stream offset of data[0]
+        max_headers = self._max_headers
+        max_payload = self._max_payload
+        append = out.append
+        new = object.__new__
+        while size - pos >= 12:
+            total, headers_length, prelude_crc = _PRELUDE(data, pos)
+            if (
+                _crc32(view[pos : pos + 8]) != prelude_crc
+                or headers_length > max_headers
+                or not 0 <= total - headers_length - 16 <= max_payload
+            ):
+                self._check_prelude(data, pos, base + pos)  # raises the right error
+            if size - pos < total:
+                break
+            end = pos + total - 4
+            expected = _UINT32(data, end)[0]
+            computed = _crc32(view[pos + 8 : end], prelude_crc)
+            if computed != expected:
+                raise ChecksumMismatch("message", expected, computed, base + pos)
+            headers_end = pos + 12 + headers_length
+            payload = data[headers_end:end]
+            message = new(Message)
+            if headers_length:
+                headers = self._headers(data, pos + 12, headers_end, base)
+                if events is not None:
+                    item = _event_item(headers, payload, events)
+                    if item is not None:
+                        append(item)
+                        pos += total
+                        continue
+                message._shared = headers
+                message._own = None
+            else:
+                message._shared = message._own = {}
+            message.payload = payload
+            message.prelude_crc = prelude_crc
+            message.crc = expected
+            message.total_length = total
+            append(message)
+            pos += total
+        self._offset = base + pos
+        if pos < size:
+            self._assemble(view[pos:], out, events)
+
+    def _assemble(self, view: memoryview, out: List[Any], events: Any) -> int:
+        """Add the start of view to the incomplete message; return bytes used."""
+        size = len(view)
+        used = 0
+        if not self._total:
+            used = min(12 - self._have, size)
+            self._pieces.append(_kept(view[:used]))
+            self._have += used
+            if self._have < 12:
+                return used
+            self._total = self._check_prelude(b"".join(self._pieces), 0, self._offset)
+        take = min(self._total - self._have, size - used)
+        self._pieces.append(_kept(view[used : used + take]))
+        self._have += take
+        used += take
+        if self._have == self._total:
+            out.append(self._complete(events))
+        return used
+
+    def _complete(self, events: Any) -> Any:
+        pieces, total, offset = self._pieces, self._total, self._offset
+        self._pieces = []
+        self._have = self._total = 0
+        self._offset += total
+        head = _take(pieces, 0, 12)
+        _, headers_length, prelude_crc = _PRELUDE(head, 0)
+        headers_end = 12 + headers_length
+        block = _take(pieces, 12, headers_end)
+        payload = _take(pieces, headers_end, total - 4)
+        expected = _UINT32(_take(pieces, total - 4, total), 0)[0]
+        computed = _crc32(payload, _crc32(block, _crc32(head[8:], prelude_crc)))
+        if computed != expected:
+            raise ChecksumMismatch("message", expected, computed, offset)
+        message = Message({}, payload, prelude_crc, expected, total)
+        if headers_length:
+            headers = self._headers(block, 0, headers_length, offset + 12)
+            if events is not None:
+                item = _event_item(headers, payload, events)
+                if item is not None:
+                    return item
+            message._shared = headers
+            message._own = None
+        return message
+
+    def close(self) -> None:
+        """Declare the end of the stream.
+
+        Raises the pending error, if any, or ``TruncatedStreamError`` if bytes
+        of an incomplete message are still buffered.
+        """
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        if self._have:
+            self._error = TruncatedStreamError(self._have, self._offset)
+            raise self._error
+
+
+def _event_item(headers: Dict[str, Any], payload: bytes, events: Dict[str, Any]) -> Any:
+    """What ``feed(events=...)`` returns for a message of a mapped event type, else None."""
+    kind = headers.get(":message-type")
+    if kind is None or (kind != "error" and kind != "exception"):
+        event_type = headers.get(":event-type")
+        if event_type is not None and event_type in events:
+            member = events[event_type]
+            return payload if member is None else {event_type: {member: payload}}
+    return None
+
+
+def _kept(piece: memoryview) -> Any:
+    """A piece to hold until its message is complete: a view while it is most
+    of its chunk (no copy), else a copy, so that a few bytes of an incomplete
+    message do not keep a whole chunk alive."""
+    return piece if 2 * len(piece) >= len(piece.obj) else piece.tobytes()
+
+
+def _take(pieces: List[memoryview], start: int, end: int) -> bytes:
+    """Bytes start:end of the concatenation of pieces, copied once."""
+    parts = []
+    at = 0
+    for piece in pieces:
+        size = len(piece)
+        if at + size > start and at < end:
+            parts.append(piece[max(start - at, 0) : end - at])
+        at += size
+        if at >= end:
+            break
+    return b"".join(parts)
+
+
+def decode(
+    data: Any,
+    *,
+    max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH,
+    max_headers_length: int = DEFAULT_MAX_HEADERS_LENGTH,
+) -> List[Message]:
+    """Decode a whole buffer; a trailing partial message raises.
+
+    >>> import fastsmr
+    >>> wire = fastsmr.encode({"n": 1}) + fastsmr.encode({"n": 2})
+    >>> [m.headers["n"] for m in fastsmr.decode(wire)]
+    [1, 2]
+    """
+    decoder = Decoder(
+        max_payload_length=max_payload_length, max_headers_length=max_headers_length
+    )
+    messages = decoder.feed(data)
+    decoder.close()
+    return messages

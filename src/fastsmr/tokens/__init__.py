@@ -1,0 +1,1 @@
+"""Sans-I/O text helpers over payload parts: lines, Server-Sent Events and generated text."""

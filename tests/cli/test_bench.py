@@ -1,0 +1,202 @@
+"""``fastsmr bench``: a quick run reports every competitor and every ratio, measured or skipped.
+
+No test here asserts a speed: only that each figure is there, is a positive
+number where it was measured, and says why where it was not.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+import fastsmr
+from fastsmr.cli.bench import _report
+
+DECODERS = [
+    "botocore EventStreamBuffer",
+    "botocore EventStream",
+    "fastsmr.install() c",
+    "fastsmr.install() python",
+    "fastsmr.payload_parts",
+    "smithy Event.decode",
+    "smithy Event.decode_async",
+    "fastsmr c",
+    "fastsmr python",
+    "CRC-32 floor",
+    "memory copy floor",
+]
+DECODER_RATIOS = [
+    (fast, slow)
+    for fast in ("fastsmr c", "fastsmr python")
+    for slow in ("botocore EventStreamBuffer", "smithy Event.decode", "smithy Event.decode_async", "CRC-32 floor",
+                 "memory copy floor")
+] + [(fast, "botocore EventStream") for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts")]
+SYNC = ["stock boto3", "fastsmr.install()", "fastsmr.payload_parts", "stock boto3 + line parsing", "fastsmr.text_stream"]
+ASYNC = ["stock aiobotocore", "fastsmr.install() aiobotocore", "fastsmr.aio.payload_parts",
+         "stock aiobotocore + line parsing", "fastsmr.aio.text_stream"]
+
+
+def e2e_ratios(names):
+    stock, install, parts, line_text, text = names
+    pairs = [(install, stock), (parts, stock), (text, line_text), (text, stock)]
+    return {(f, s, m) for m in ("cpu_per_token", "tokens_per_s") for f, s in pairs}
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    command = [sys.executable, "-m", "fastsmr", "bench", "--quick", "--case", "tokens-64k", "crc", "memory", "e2e-sync",
+               "e2e-async", "--streams", "1", "--rounds", "2", "--json", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result, json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_entries(table, names, expect_ok, order=True):
+    found = [c["name"] for c in table["competitors"]]
+    assert (found if order else sorted(found)) == names
+    for item in table["competitors"]:
+        assert item["status"] in ("ok", "skipped"), item
+        if item["status"] == "skipped":
+            assert item["reason"], item
+        else:
+            assert item["metrics"], item
+            for summary in item["metrics"].values():
+                assert 0 < summary["min"] <= summary["median"] <= summary["max"]
+                assert len(summary["values"]) == table["rounds"]
+        if item["name"] in expect_ok:
+            assert item["status"] == expect_ok[item["name"]], item
+
+
+def check_ratios(table, expected):
+    found = {(r["fast"], r["slow"], r["metric"]) for r in table["ratios"]}
+    assert found == expected
+    status = {c["name"]: c["status"] for c in table["competitors"]}
+    for ratio in table["ratios"]:
+        both = status[ratio["fast"]] == status[ratio["slow"]] == "ok"
+        assert ratio["status"] == ("ok" if both else "skipped"), ratio
+        assert ratio["label"].startswith(f"{ratio['fast']} vs {ratio['slow']}")
+        if both:
+            assert len(ratio["per_round"]) == table["rounds"]
+            assert 0 < ratio["min"] <= ratio["median"] <= ratio["max"]
+        else:
+            assert ratio["reason"]
+
+
+def test_decoders_every_competitor_and_ratio(run):
+    _, doc = run
+    (table,) = [t for t in doc["tables"] if t["case"] == "tokens-64k"]
+    assert table["rounds"] == 2
+    c = "ok" if fastsmr.BACKEND == "c" else "skipped"
+    smithy = "ok" if installed("smithy_aws_event_stream") else "skipped"
+    check_entries(table, DECODERS, {
+        "botocore EventStreamBuffer": "ok", "botocore EventStream": "ok", "fastsmr python": "ok",
+        "fastsmr c": c, "fastsmr.install() c": c, "smithy Event.decode": smithy,
+        "smithy Event.decode_async": smithy, "CRC-32 floor": "ok", "memory copy floor": "ok",
+    })
+    check_ratios(table, {(f, s, "seconds") for f, s in DECODER_RATIOS})
+    floor = table["competitors"][DECODERS.index("CRC-32 floor")]
+    assert floor["implementation"]
+
+
+def test_crc_every_implementation(run):
+    _, doc = run
+    (table,) = [t for t in doc["tables"] if t["case"] == "crc"]
+    names = ["binascii.crc32", "zlib-ng crc32", "isal crc32", "fastsmr.crc32 c"]
+    check_entries(table, sorted(names), {
+        "binascii.crc32": "ok",
+        "zlib-ng crc32": "ok" if installed("zlib_ng") else "skipped",
+        "isal crc32": "ok" if installed("isal") else "skipped",
+        "fastsmr.crc32 c": "ok" if fastsmr.BACKEND == "c" else "skipped",
+    }, order=False)
+    check_ratios(table, {("fastsmr.crc32 c", n, "seconds") for n in names[:3]})
+
+
+def test_memory_every_competitor_and_ratio(run):
+    _, doc = run
+    (table,) = [t for t in doc["tables"] if t["case"] == "memory"]
+    c = "ok" if fastsmr.BACKEND == "c" else "skipped"
+    names = ["botocore EventStream", "fastsmr.install() c", "fastsmr.payload_parts", "botocore EventStreamBuffer",
+             "fastsmr c", "fastsmr python", "smithy Event.decode_async"]
+    check_entries(table, names, {"botocore EventStream": "ok", "fastsmr.install() c": c, "fastsmr c": c,
+                                 "smithy Event.decode_async": "skipped"})
+    for item in table["competitors"]:
+        if item["status"] == "ok":
+            assert set(item["metrics"]) == {"peak_bytes", "retained_bytes"}
+    pairs = [("fastsmr.install() c", "botocore EventStream"), ("fastsmr.payload_parts", "botocore EventStream"),
+             ("fastsmr c", "botocore EventStreamBuffer"), ("fastsmr python", "botocore EventStreamBuffer")]
+    check_ratios(table, {(f, s, m) for f, s in pairs for m in ("peak_bytes", "retained_bytes")})
+
+
+def test_end_to_end_every_client_and_ratio(run):
+    _, doc = run
+    for case, names, module in (("e2e-sync", SYNC, "boto3"), ("e2e-async", ASYNC, "aiobotocore")):
+        (table,) = [t for t in doc["tables"] if t["case"] == case]
+        assert table["params"] == {"streams": 1, "tokens_per_stream": 2000, "rate_per_stream": 0.0}
+        status = "ok" if installed(module) else "skipped"
+        check_entries(table, names, {name: status for name in names})
+        check_ratios(table, e2e_ratios(names))
+
+
+def test_report_has_machine_versions_and_headline(run):
+    result, doc = run
+    assert doc["schema"] == "fastsmr-bench/1" and doc["quick"] is True
+    assert doc["command"].startswith("fastsmr bench --quick --case tokens-64k")
+    assert doc["machine"]["python"] and doc["machine"]["cpus"]
+    assert doc["versions"]["fastsmr"] == fastsmr.__version__
+    assert doc["versions"]["fastsmr backend"] == fastsmr.BACKEND
+    assert "smithy-aws-event-stream" in doc["versions"]
+    labels = {(h["case"], h["fast"], h["slow"]) for h in doc["headline"]}
+    primary = "fastsmr c" if fastsmr.BACKEND == "c" else "fastsmr python"
+    assert ("tokens-64k", primary, "botocore EventStreamBuffer") in labels
+    # The printed table carries the same figures.
+    assert "== tokens-64k:" in result.stdout and "fastsmr python vs botocore EventStreamBuffer" in result.stdout
+
+
+def test_markdown_keeps_other_sections(run, tmp_path):
+    _, doc = run
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Results\n\n## Codec targets\n\n| a | b |\n\n## After\n\nkept\n", encoding="utf-8")
+    _report.write_markdown(str(path), _report.markdown(doc, "speedups.png"))
+    first = path.read_text(encoding="utf-8")
+    assert first.startswith("# Results\n\n## Codec targets\n\n| a | b |")
+    assert "kept" in first and "![speedups](speedups.png)" in first and "### tokens-64k:" in first
+    # A second run replaces its own section only.
+    path.write_text(first.replace("kept", "still kept"), encoding="utf-8")
+    _report.write_markdown(str(path), _report.markdown(doc, None))
+    second = path.read_text(encoding="utf-8")
+    assert second.count(_report.BEGIN) == 1 and "still kept" in second and "![speedups]" not in second
+
+
+def test_plot_writes_a_png(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    _, doc = run
+    path = tmp_path / "speedups.png"
+    assert _report.plot(doc, str(path)) is None
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_case_is_a_usage_error():
+    result = subprocess.run([sys.executable, "-m", "fastsmr", "bench", "--case", "nope"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_docstring_examples():
+    import doctest
+
+    import fastsmr.cli.bench
+    from fastsmr.cli.bench import _clients, _inputs, _measure
+
+    for module in (fastsmr.cli.bench, _clients, _inputs, _measure, _report):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

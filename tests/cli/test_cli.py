@@ -1,0 +1,438 @@
+"""The ``fastsmr`` command, run as a subprocess: output and exit codes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+
+import fastsmr
+from fastsmr.cli.demo import make_client
+from fastsmr.cli import main
+from fastsmr.testing import FORMATS, generate_text, generate_tokens, render_stream
+
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """An environment with no AWS configuration at all: nothing may depend on it."""
+    home = tmp_path_factory.mktemp("home")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    clean.update(
+        HOME=str(home),
+        AWS_CONFIG_FILE=str(home / "no-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "no-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        PYTHONIOENCODING="utf-8",
+    )
+    return clean
+
+
+def run(env, *args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "fastsmr", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=TIMEOUT,
+    )
+
+
+def out(result) -> str:
+    return result.stdout.decode("utf-8")
+
+
+def err(result) -> str:
+    return result.stderr.decode("utf-8")
+
+
+# --- help and usage -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["serve"], ["invoke"], ["decode"]])
+def test_help(env, command):
+    result = run(env, *command, "--help")
+    assert result.returncode == 0
+    assert out(result).startswith(f"usage: fastsmr {' '.join(command)}".rstrip())
+    assert "exit codes:" in out(result)
+    assert "130" in out(result)
+
+
+def test_version(env):
+    result = run(env, "--version")
+    assert result.returncode == 0
+    assert out(result).strip() == f"fastsmr {fastsmr.__version__}"
+
+
+def test_no_command_is_usage_error(env):
+    result = run(env)
+    assert result.returncode == 2
+    assert "usage: fastsmr" in err(result)
+
+
+def test_unknown_option_is_usage_error(env):
+    result = run(env, "decode", "--frobnicate", "x")
+    assert result.returncode == 2
+    assert "unrecognized arguments" in err(result)
+
+
+def test_main_in_process(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"fastsmr {fastsmr.__version__}"
+    assert main(["invoke"]) == 2  # ENDPOINT_NAME and --body missing
+
+
+# --- invoke -------------------------------------------------------------------------
+
+
+def invoke(env, endpoint, name, *args, body='{"inputs": "Hello"}'):
+    return run(env, "invoke", name, "--endpoint-url", endpoint.url, "--body", body, *args)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_invoke_prints_the_text(env, endpoint, fmt):
+    result = invoke(env, endpoint, fmt, "--custom-attributes", "fastsmr-tokens=50; fastsmr-part-bytes=3")
+    assert result.returncode == 0, err(result)
+    assert out(result) == generate_text(50)
+    assert err(result) == ""
+
+
+def test_invoke_explicit_format(env, endpoint):
+    result = invoke(env, endpoint, "raw", "--format", "raw", "--custom-attributes", "fastsmr-tokens=9")
+    assert result.returncode == 0, err(result)
+    assert out(result) == generate_text(9)
+
+
+def test_invoke_raw_bytes(env, endpoint):
+    result = invoke(env, endpoint, "tgi", "--raw", "--custom-attributes", "fastsmr-tokens=6")
+    assert result.returncode == 0, err(result)
+    assert result.stdout == b"".join(render_stream("tgi", generate_tokens(6)))
+
+
+def test_invoke_events_as_json_lines(env, endpoint):
+    result = invoke(env, endpoint, "raw", "--events", "--custom-attributes", "fastsmr-tokens=4; fastsmr-part-bytes=1")
+    assert result.returncode == 0, err(result)
+    events = [json.loads(line) for line in out(result).splitlines()]
+    payload = b""
+    for event in events:
+        part = event["PayloadPart"]
+        # single bytes of multi-byte characters are not text: base64
+        payload += part["Bytes"].encode() if "Bytes" in part else base64.b64decode(part["Bytes_base64"])
+    assert payload == generate_text(4).encode()
+
+
+def test_invoke_body_from_file_and_stdin(env, endpoint, tmp_path):
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"inputs": "Hi", "parameters": {"max_new_tokens": 3}}))
+    result = invoke(env, endpoint, "lmi", body=f"@{body}")
+    assert result.returncode == 0, err(result)
+    assert out(result) == generate_text(3)
+    result = run(
+        env, "invoke", "openai", "--endpoint-url", endpoint.url, "--body", "-", stdin=b'{"max_tokens": 2, "messages": []}'
+    )
+    assert result.returncode == 0, err(result)
+    assert out(result) == generate_text(2)
+
+
+def test_invoke_missing_body_file(env, endpoint, tmp_path):
+    result = invoke(env, endpoint, "raw", body=f"@{tmp_path / 'missing.json'}")
+    assert result.returncode == 2
+    assert "cannot read the body" in err(result)
+
+
+def test_invoke_unknown_endpoint(env, endpoint):
+    result = invoke(env, endpoint, "nope")
+    assert result.returncode == 1
+    assert err(result) == "fastsmr invoke: ValidationError: Endpoint nope of account 123456789012 not found.\n"
+
+
+def test_invoke_model_error(env, endpoint):
+    result = invoke(env, endpoint, "tgi", body="{not json")
+    assert result.returncode == 1
+    assert err(result).startswith("fastsmr invoke: ModelError: Received client error (400)")
+    assert len(err(result).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ("model-stream-error", "fastsmr invoke: ModelStreamError: "),
+        ("internal-stream-failure", "fastsmr invoke: InternalStreamFailure: "),
+        ("bad-crc", "fastsmr invoke: the stream failed: "),
+        ("truncate", "fastsmr invoke: the stream failed: "),
+        ("reset", "fastsmr invoke: the stream failed: "),
+    ],
+)
+def test_invoke_stream_faults(env, endpoint, fault, message):
+    result = invoke(
+        env, endpoint, "raw", "--custom-attributes", f"fastsmr-tokens=10; fastsmr-fault={fault}; fastsmr-fail-after=4"
+    )
+    assert result.returncode == 1
+    assert out(result) == generate_text(4)  # what arrived before the fault was printed
+    assert err(result).startswith(message)
+    assert len(err(result).splitlines()) == 1
+
+
+def test_invoke_interrupted(env, endpoint):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastsmr", "invoke", "raw", "--endpoint-url", endpoint.url, "--body", "{}",
+         "--custom-attributes", "fastsmr-tokens=100000; fastsmr-rate=20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout.read(1)  # streaming has begun
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(TIMEOUT) == 130
+    finally:
+        proc.kill()
+        proc.wait(TIMEOUT)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_decode_into_a_closed_pipe(env, tmp_path):
+    data = fastsmr.encode(*MESSAGES[0]) * 20000
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastsmr", "decode", capture(tmp_path, data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    assert proc.wait(TIMEOUT) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
+
+
+def test_invoke_connection_refused(env):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run(env, "invoke", "raw", "--endpoint-url", f"http://127.0.0.1:{port}", "--body", "{}")
+    assert result.returncode == 3
+    assert "Could not connect" in err(result)
+
+
+def test_invoke_without_region_anywhere(env):
+    # a real endpoint, nothing configured: boto3 cannot even build the client
+    result = run(env, "invoke", "some-endpoint", "--body", "{}")
+    assert result.returncode == 3
+    assert "region" in err(result).lower()
+
+
+# --- serve --------------------------------------------------------------------------
+
+
+class Served:
+    """``fastsmr serve`` in a child process, with its announced URL."""
+
+    def __init__(self, env, *args):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fastsmr", "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        first = self.lines.get(timeout=TIMEOUT)
+        assert first.startswith("endpoint_url: http://127.0.0.1:"), first + self.proc.stderr.read()
+        self.url = first.split(": ", 1)[1].strip()
+
+    def _read(self):
+        for line in iter(self.proc.stdout.readline, ""):
+            self.lines.put(line)
+
+    def stop(self, signum=signal.SIGTERM) -> int:
+        self.proc.send_signal(signum)
+        try:
+            return self.proc.wait(TIMEOUT)
+        finally:
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_serve_and_invoke(env, signum):
+    served = Served(env, "--tokens", "7", "--format", "openai", "--endpoint", "chat")
+    try:
+        result = run(env, "invoke", "chat", "--endpoint-url", served.url, "--body", "{}")
+        assert result.returncode == 0, err(result)
+        assert out(result) == generate_text(7)
+        missing = run(env, "invoke", "tgi", "--endpoint-url", served.url, "--body", "{}")
+        assert missing.returncode == 1  # only "chat" is served
+    finally:
+        assert served.stop(signum) == 0
+
+
+def test_serve_fail_after(env, endpoint):
+    served = Served(env, "--tokens", "9", "--fail-after", "3", "--error-code", "StreamBroken")
+    try:
+        result = run(env, "invoke", "raw", "--endpoint-url", served.url, "--body", "{}")
+        assert result.returncode == 1
+        assert out(result) == generate_text(3)
+        assert err(result).startswith("fastsmr invoke: ModelStreamError: ")
+    finally:
+        assert served.stop() == 0
+
+
+def test_serve_with_boto3_and_rate(env):
+    served = Served(env, "--rate", "200", "--tokens", "5")
+    try:
+        client = make_client(served.url)
+        response = client.invoke_endpoint_with_response_stream(EndpointName="lmi", Body=b"{}")
+        assert len(list(response["Body"])) == 5
+    finally:
+        assert served.stop() == 0
+
+
+def test_serve_port_in_use(env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        result = run(env, "serve", "--port", str(sock.getsockname()[1]))
+    assert result.returncode == 3
+    assert "cannot listen on" in err(result)
+
+
+def test_serve_bad_option(env):
+    result = run(env, "serve", "--tokens", "-5")
+    assert result.returncode == 2
+    assert "tokens must be" in err(result)
+
+
+# --- decode -------------------------------------------------------------------------
+
+
+def capture(tmp_path, data: bytes):
+    path = tmp_path / f"capture-{uuid.uuid4().hex}.bin"
+    path.write_bytes(data)
+    return str(path)
+
+
+MESSAGES = [
+    ({":message-type": "event", ":event-type": "PayloadPart"}, "héllo 🚀".encode()),
+    ({":message-type": "event", "flag": True, "n": 7, "blob": b"\x00\xff"}, b"\xff\xfe binary"),
+    ({":message-type": "exception", ":exception-type": "ModelStreamError"}, b'{"Message": "m"}'),
+]
+
+
+def test_decode_json_lines(env, tmp_path):
+    data = b"".join(fastsmr.encode(h, p) for h, p in MESSAGES)
+    result = run(env, "decode", capture(tmp_path, data))
+    assert result.returncode == 0, err(result)
+    records = [json.loads(line) for line in out(result).splitlines()]
+    assert len(records) == 3
+    assert records[0] == {
+        "offset": 0,
+        "headers": {":message-type": "event", ":event-type": "PayloadPart"},
+        "payload": "héllo 🚀",
+    }
+    assert records[1]["offset"] == len(fastsmr.encode(*MESSAGES[0]))
+    assert records[1]["headers"] == {
+        ":message-type": "event",
+        "flag": True,
+        "n": 7,
+        "blob": {"bytes_base64": base64.b64encode(b"\x00\xff").decode()},
+    }
+    assert base64.b64decode(records[1]["payload_base64"]) == b"\xff\xfe binary"
+    assert "payload" not in records[1]
+    assert json.loads(records[2]["payload"]) == {"Message": "m"}
+
+
+def test_decode_stdin_and_empty(env, tmp_path):
+    data = fastsmr.encode(*MESSAGES[0])
+    result = run(env, "decode", "-", stdin=data)
+    assert result.returncode == 0
+    assert json.loads(out(result))["payload"] == "héllo 🚀"
+    empty = run(env, "decode", capture(tmp_path, b""))
+    assert (empty.returncode, empty.stdout) == (0, b"")
+
+
+def test_decode_corrupt_crc(env, tmp_path):
+    good = fastsmr.encode(*MESSAGES[0])
+    bad = bytearray(fastsmr.encode(*MESSAGES[2]))
+    bad[-1] ^= 0x01
+    result = run(env, "decode", capture(tmp_path, good + bytes(bad)))
+    assert result.returncode == 2
+    assert len(out(result).splitlines()) == 1  # the good message came first
+    assert err(result).startswith(f"fastsmr decode: malformed event stream at byte {len(good)}: ")
+    assert "CRC mismatch" in err(result)
+
+
+def test_decode_truncated(env, tmp_path):
+    data = fastsmr.encode(*MESSAGES[0])
+    result = run(env, "decode", capture(tmp_path, data + data[:10]))
+    assert result.returncode == 2
+    assert err(result).startswith(f"fastsmr decode: malformed event stream at byte {len(data)}: ")
+    assert "10 bytes left over" in err(result)
+
+
+def test_decode_missing_file(env, tmp_path):
+    result = run(env, "decode", str(tmp_path / "nothing.bin"))
+    assert result.returncode == 2
+    assert "cannot read" in err(result)
+
+
+def test_decode_a_capture_from_the_endpoint(env, endpoint, tmp_path):
+    result = invoke(env, endpoint, "tgi", "--raw", "--custom-attributes", "fastsmr-tokens=3")
+    assert result.returncode == 0
+    # --raw wrote payloads; build the event stream they came in and decode it
+    data = b"".join(
+        fastsmr.encode({":event-type": "PayloadPart", ":message-type": "event"}, part)
+        for part in render_stream("tgi", generate_tokens(3))
+    )
+    decoded = run(env, "decode", capture(tmp_path, data))
+    payloads = [json.loads(line)["payload"].encode() for line in out(decoded).splitlines()]
+    assert b"".join(payloads) == result.stdout
+
+
+# --- demo ---------------------------------------------------------------------------
+
+
+def test_demo_quick(env):
+    result = run(env, "demo", "--quick")
+    assert result.returncode == 0, err(result)
+    text = out(result)
+    assert generate_text(20) in text  # the streamed answer
+    table = text[text.index("Client CPU per token") :].splitlines()
+    assert table[1].split() == ["client", "µs/token", "speedup"]
+    rows = {line[:20].strip(): line[20:].split() for line in table[2:]}
+    assert set(rows) == {"stock boto3", "fastsmr (c)", "fastsmr (python)", "payload_parts (c)"}
+    assert rows["stock boto3"][1] == "1.0x"
+    assert float(rows["fastsmr (python)"][0]) > 0
+    if fastsmr.BACKEND == "c":
+        assert float(rows["fastsmr (c)"][0]) > 0
+
+
+def test_demo_bad_arguments(env):
+    result = run(env, "demo", "--tokens", "0")
+    assert result.returncode == 2
+    assert "--tokens" in err(result)
+
+
+@pytest.mark.parametrize("command", [["demo", "--quick"], ["invoke", "tgi", "--body", "{}"]])
+def test_commands_that_need_boto3_say_so_without_it(command):
+    # sys.modules[name] = None makes "import boto3" fail, as in a venv without it.
+    code = (
+        "import sys; sys.modules['boto3'] = None; from fastsmr.cli import main; "
+        f"sys.exit(main({command!r}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 2
+    assert "needs boto3: pip install 'fastsmr[demo]'" in done.stderr
+    assert "Traceback" not in done.stderr
