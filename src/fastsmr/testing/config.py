@@ -12,7 +12,11 @@ So one server can serve a whole test suite:
 EndpointConfig(format='tgi', tokens=8, rate=0.0, seed=0, fault='bad-crc', fail_after=3, error_code='ModelInvocationTimeExceeded', start_delay=0.0, part_bytes=0, status=500, variant='AllTraffic')
 
 The request body's usual token limits (TGI/LMI ``parameters.max_new_tokens``,
-OpenAI ``max_tokens``/``max_completion_tokens``) set ``tokens`` too.
+OpenAI and Claude ``max_tokens``/``max_completion_tokens``, Llama's
+``max_gen_len``, Titan's ``textGenerationConfig.maxTokenCount``, Converse's
+``inferenceConfig.maxTokens``) set ``tokens`` too. Bedrock's Converse request
+has no free-form body: its options go in ``additionalModelRequestFields``
+(``{"fastsmr": {...}}``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ __all__ = ["EndpointConfig", "FAULTS", "ERROR_CODES", "OptionError", "overrides_
 #: ``model-error``
 #:     the container answers with HTTP ``status``: SageMaker returns a
 #:     ``ModelError`` (HTTP 424) before any streaming starts.
+#:
+#: On the Bedrock routes the two exception faults become the
+#: ``modelStreamErrorException`` and ``internalServerException`` events, and
+#: ``model-error`` a ``ModelErrorException`` (HTTP 424).
 FAULTS = ("model-stream-error", "internal-stream-failure", "reset", "truncate", "bad-crc", "model-error")
 
 #: ``ErrorCode`` values SageMaker documents for ``ModelStreamError``.
@@ -169,24 +177,35 @@ def overrides_from_body(body: Any) -> Dict[str, Any]:
 
     >>> overrides_from_body({"inputs": "Hi", "parameters": {"max_new_tokens": 3}, "fastsmr": {"format": "raw"}})
     {'tokens': 3, 'format': 'raw'}
+    >>> overrides_from_body({"inferenceConfig": {"maxTokens": 4}, "additionalModelRequestFields": {"fastsmr": {"seed": 2}}})
+    {'tokens': 4, 'seed': 2}
     """
     out: Dict[str, Any] = {}
     if not isinstance(body, Mapping):
         return out
-    parameters = body.get("parameters")
     limits = [
-        parameters.get("max_new_tokens") if isinstance(parameters, Mapping) else None,
+        _member(body, "parameters", "max_new_tokens"),
         body.get("max_tokens"),
         body.get("max_completion_tokens"),
+        body.get("max_gen_len"),
+        _member(body, "textGenerationConfig", "maxTokenCount"),
+        _member(body, "inferenceConfig", "maxTokens"),
     ]
     for limit in limits:
         if limit is not None:
             out["tokens"] = _coerce("tokens", limit)
             break
     options = body.get("fastsmr")
+    if options is None:
+        options = _member(body, "additionalModelRequestFields", "fastsmr")
     if options is not None:
         if not isinstance(options, Mapping):
             raise OptionError('"fastsmr" in the request body must be a JSON object')
         for name, value in options.items():
             out[str(name).replace("-", "_")] = _coerce(str(name), value)
     return out
+
+
+def _member(body: Mapping[str, Any], outer: str, name: str) -> Any:
+    inner = body.get(outer)
+    return inner.get(name) if isinstance(inner, Mapping) else None

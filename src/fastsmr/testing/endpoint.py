@@ -1,5 +1,5 @@
-"""A local SageMaker Runtime endpoint for synchronous code: the asyncio
-server on its own event loop in a background thread."""
+"""A local SageMaker Runtime (and Bedrock Runtime) endpoint for synchronous
+code: the asyncio server on its own event loop in a background thread."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def default_endpoints(**fields: Any) -> Dict[str, EndpointConfig]:
 
 class StreamingEndpoint:
     """SageMaker Runtime's ``InvokeEndpoint`` and
-    ``InvokeEndpointWithResponseStream`` on 127.0.0.1, for tests and demos.
+    ``InvokeEndpointWithResponseStream`` on 127.0.0.1, for tests and demos,
+    and Bedrock Runtime's ``InvokeModelWithResponseStream`` and
+    ``ConverseStream`` (see :mod:`fastsmr.testing.bedrock`).
 
     ``endpoints`` maps endpoint names to their :class:`EndpointConfig`
     (default: :func:`default_endpoints`); any other name gets SageMaker's
@@ -98,12 +100,20 @@ class StreamingEndpoint:
         self._server.endpoints[name] = config
         return config
 
-    def client(self, **kwargs: Any) -> Any:
-        """A boto3 ``sagemaker-runtime`` client for this endpoint.
+    def client(self, service_name: str = "sagemaker-runtime", **kwargs: Any) -> Any:
+        """A boto3 client for this endpoint: ``sagemaker-runtime``, or ``bedrock-runtime``
+        for the Bedrock routes (``invoke_model_with_response_stream``, ``converse_stream``).
 
         It uses dummy credentials and region (nothing is looked up, nothing
         leaves the machine) and does not retry, so injected faults surface
         on the first attempt. ``kwargs`` go to ``boto3.client``.
+
+        >>> with StreamingEndpoint() as endpoint:
+        ...     stream = endpoint.client("bedrock-runtime").converse_stream(
+        ...         modelId="meta.llama3-8b-instruct-v1:0", inferenceConfig={"maxTokens": 2},
+        ...         messages=[{"role": "user", "content": [{"text": "Hi"}]}])["stream"]
+        ...     [next(iter(event)) for event in stream]
+        ['messageStart', 'contentBlockDelta', 'contentBlockDelta', 'contentBlockStop', 'messageStop', 'metadata']
         """
         import boto3
         from botocore.config import Config
@@ -116,7 +126,7 @@ class StreamingEndpoint:
             "config": Config(retries={"total_max_attempts": 1}),
         }
         options.update(kwargs)
-        return boto3.client("sagemaker-runtime", **options)
+        return boto3.client(service_name, **options)
 
     def start(self) -> StreamingEndpoint:
         """Start serving in a background thread; returns once the port is bound."""

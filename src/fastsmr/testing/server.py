@@ -1,4 +1,5 @@
-"""The asyncio HTTP/1.1 server that answers like SageMaker Runtime.
+"""The asyncio HTTP/1.1 server that answers like SageMaker Runtime (and
+Bedrock Runtime's streaming operations, see :mod:`fastsmr.testing.bedrock`).
 
 Why asyncio rather than a thread pool: a streaming LLM response is a socket
 that is idle most of the time (waiting for the next token) or blocked on the
@@ -26,10 +27,11 @@ import time
 import uuid
 from email.utils import formatdate
 from itertools import islice
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import unquote, urlsplit
 
 from ..codec.encoder import encode
+from . import bedrock
 from .config import EndpointConfig, OptionError, overrides_from_attributes, overrides_from_body
 from .model import generate_tokens, iter_tokens, render_response, render_stream, response_content_type
 
@@ -55,6 +57,9 @@ _STREAM_ERROR_MESSAGES = {
     "StreamBroken": "The connection between SageMaker and the model was reset or closed.",
 }
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency", 431: "Request Header Fields Too Large"}
+_BEDROCK_OPERATIONS = ("invoke-with-response-stream", "converse-stream")
+# A model ID the endpoint has no config for streams with the defaults.
+_BEDROCK_DEFAULT = EndpointConfig()
 
 
 @dataclasses.dataclass
@@ -85,7 +90,13 @@ class _HangUp(Exception):
 
 
 class EndpointServer:
-    """SageMaker Runtime's two invocation operations on a local socket.
+    """SageMaker Runtime's two invocation operations, and Bedrock Runtime's
+    ``InvokeModelWithResponseStream`` and ``ConverseStream``, on a local socket.
+
+    SageMaker endpoint names and Bedrock model IDs both look up their
+    :class:`EndpointConfig` in ``endpoints``; a model ID that is not there
+    streams with the defaults (the format comes from the model ID, see
+    :mod:`fastsmr.testing.bedrock`).
 
     >>> import asyncio
     >>> from fastsmr.testing.server import EndpointServer
@@ -173,6 +184,9 @@ class EndpointServer:
         if request.method == "GET" and request.path == "/ping":
             _respond(writer, 200, b"", "text/plain", request_id)
             return
+        if request.method == "POST" and len(parts) == 4 and parts[:2] == ["", "model"] and parts[3] in _BEDROCK_OPERATIONS:
+            await self._bedrock(request, unquote(parts[2]), parts[3], writer, request_id)
+            return
         if request.method != "POST" or len(parts) != 4 or parts[:2] != ["", "endpoints"] or parts[3] not in (
             "invocations",
             "invocations-response-stream",
@@ -246,23 +260,66 @@ class EndpointServer:
         self, writer: asyncio.StreamWriter, config: EndpointConfig, attributes: Optional[str], request_id: str
     ) -> None:
         head = [
-            "HTTP/1.1 200 OK",
-            f"x-amzn-RequestId: {request_id}",
             f"X-Amzn-SageMaker-Content-Type: {response_content_type(config.format, streaming=True)}",
             f"x-Amzn-Invoked-Production-Variant: {config.variant}",
         ]
         if attributes is not None:
             head.append(f"X-Amzn-SageMaker-Custom-Attributes: {attributes}")
-        head += ["Content-Type: application/vnd.amazon.eventstream", "Transfer-Encoding: chunked", _date(), "", ""]
+        await self._run_stream(writer, config, _SageMakerRoute(config.format), head, request_id)
+
+    async def _run_stream(
+        self, writer: asyncio.StreamWriter, config: EndpointConfig, route: _Route, head: List[str], request_id: str
+    ) -> None:
+        head = [
+            "HTTP/1.1 200 OK",
+            f"x-amzn-RequestId: {request_id}",
+            *head,
+            "Content-Type: application/vnd.amazon.eventstream",
+            "Transfer-Encoding: chunked",
+            _date(),
+            "",
+            "",
+        ]
         writer.write("\r\n".join(head).encode("latin-1"))
         stats = self.stats
         stats.streams_open += 1
         stats.streams_total += 1
         stats.streams_peak = max(stats.streams_peak, stats.streams_open)
         try:
-            await _StreamWriter(writer, config).run()
+            await _StreamWriter(writer, config, route).run()
         finally:
             stats.streams_open -= 1
+
+    async def _bedrock(
+        self, request: _Request, model_id: str, operation: str, writer: asyncio.StreamWriter, request_id: str
+    ) -> None:
+        provider = bedrock.provider_of(model_id)
+        if operation == "invoke-with-response-stream" and provider not in bedrock.INVOKE_PROVIDERS:
+            _error(writer, 400, "ValidationException", {"message": "The provided model identifier is invalid."}, request_id)
+            return
+        config = self.endpoints.get(model_id, _BEDROCK_DEFAULT)
+        try:
+            body = json.loads(request.body)
+            changes = overrides_from_body(body)
+            config = config.replace(**changes) if changes else config
+        except ValueError as exc:  # OptionError included
+            message = str(exc) if isinstance(exc, OptionError) else f"Malformed input request: {exc}, please reformat your input and try again."
+            _error(writer, 400, "ValidationException", {"message": message}, request_id)
+            return
+        if config.fault == "model-error":
+            region = _region(request.headers)
+            body = {
+                "message": f"Received server error ({config.status}) from model. fault injected by fastsmr",
+                "originalStatusCode": config.status,
+                "resourceName": f"arn:aws:bedrock:{region}::foundation-model/{model_id}",
+            }
+            _error(writer, 424, "ModelErrorException", body, request_id)
+            return
+        if operation == "converse-stream":
+            await self._run_stream(writer, config, _ConverseRoute(), [], request_id)
+        else:
+            head = ["X-Amzn-Bedrock-Content-Type: application/json"]
+            await self._run_stream(writer, config, _InvokeRoute(provider), head, request_id)
 
 
 class _ModelRejected(Exception):
@@ -271,17 +328,103 @@ class _ModelRejected(Exception):
         self.message = message
 
 
+class _Route:
+    """What one streaming operation sends: the steps of a stream and their messages."""
+
+    #: Steps before the first token's (a message start, say).
+    lead = 0
+    #: Whether ``part_bytes`` re-slices the steps (raw model output, SageMaker only).
+    reslices = False
+
+    def steps(self, tokens: Iterable[str], *, start: bool, finish: bool) -> Iterator[Any]:
+        """One item per step: before the tokens (``start``), per token, after them (``finish``)."""
+        raise NotImplementedError
+
+    def message(self, step: Any) -> bytes:
+        """The event message that carries ``step``."""
+        raise NotImplementedError
+
+    def exception(self, fault: str, config: EndpointConfig) -> bytes:
+        """The exception message for a ``model-stream-error`` or ``internal-stream-failure``."""
+        raise NotImplementedError
+
+
+class _SageMakerRoute(_Route):
+    """InvokeEndpointWithResponseStream: the container's output in ``PayloadPart`` events."""
+
+    reslices = True
+
+    def __init__(self, fmt: str) -> None:
+        self.format = fmt
+
+    def steps(self, tokens: Iterable[str], *, start: bool, finish: bool) -> Iterator[bytes]:
+        return render_stream(self.format, tokens, finish=finish)
+
+    def message(self, step: bytes) -> bytes:
+        return encode(_PAYLOAD_PART, step)
+
+    def exception(self, fault: str, config: EndpointConfig) -> bytes:
+        if fault == "model-stream-error":
+            exception_type = "ModelStreamError"
+            body = {"Message": _STREAM_ERROR_MESSAGES[config.error_code], "ErrorCode": config.error_code}
+        else:
+            exception_type = "InternalStreamFailure"
+            body = {"Message": "An internal failure occurred while streaming; try your request again."}
+        headers = {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"}
+        return encode(headers, json.dumps(body).encode())
+
+
+class _InvokeRoute(_Route):
+    """Bedrock's InvokeModelWithResponseStream: the provider's JSON events in ``chunk`` events."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.lead = bedrock.lead_steps("invoke-with-response-stream", provider)
+
+    def steps(self, tokens: Iterable[str], *, start: bool, finish: bool) -> Iterator[bytes]:
+        return bedrock.invoke_steps(self.provider, tokens, start=start, finish=finish)
+
+    def message(self, step: bytes) -> bytes:
+        return bedrock.chunk_message(step)
+
+    def exception(self, fault: str, config: EndpointConfig) -> bytes:
+        return bedrock.exception_message(fault, _bedrock_stream_error(fault, config), config.status)
+
+
+class _ConverseRoute(_Route):
+    """Bedrock's ConverseStream: its own events, the same for every model."""
+
+    lead = bedrock.lead_steps("converse-stream", "")
+
+    def steps(self, tokens: Iterable[str], *, start: bool, finish: bool) -> Iterator[Tuple[str, Dict[str, Any]]]:
+        return bedrock.converse_steps(tokens, start=start, finish=finish)
+
+    def message(self, step: Tuple[str, Dict[str, Any]]) -> bytes:
+        return bedrock.converse_message(step)
+
+    def exception(self, fault: str, config: EndpointConfig) -> bytes:
+        return bedrock.exception_message(fault, _bedrock_stream_error(fault, config), config.status)
+
+
+def _bedrock_stream_error(fault: str, config: EndpointConfig) -> str:
+    if fault == "model-stream-error":
+        return _STREAM_ERROR_MESSAGES[config.error_code]
+    return "The server encountered an internal error while streaming; try your request again."
+
+
 class _StreamWriter:
     """Writes one response stream: paced tokens, re-slicing, and the fault."""
 
-    def __init__(self, writer: asyncio.StreamWriter, config: EndpointConfig) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, config: EndpointConfig, route: _Route) -> None:
         self.writer = writer
         self.config = config
+        self.route = route
         self._batch: List[bytes] = []
         self._batched = 0
 
     async def run(self) -> None:
         config = self.config
+        route = self.route
         loop = asyncio.get_running_loop()
         if config.start_delay:
             await asyncio.sleep(config.start_delay)
@@ -289,42 +432,44 @@ class _StreamWriter:
         count = config.tokens
         # Tokens are made as they are sent: a long stream costs nothing up front.
         source = iter_tokens(config.seed)
-        steps = render_stream(config.format, islice(source, count), finish=True)
+        steps = route.steps(islice(source, count), start=True, finish=True)
         pending = bytearray()
+        reslice = config.part_bytes if route.reslices else 0
         start = loop.time()
-        for step, chunk in enumerate(steps):
-            if config.rate and 0 < step < count:
-                delay = start + step / config.rate - loop.time()
+        for step, item in enumerate(steps):
+            token = step - route.lead  # the token this step carries (>= count after the last)
+            if config.rate and 0 < token < count:
+                delay = start + token / config.rate - loop.time()
                 if delay > 0:
                     await self._send()
                     await asyncio.sleep(delay)
-            if fault and min(step, count) >= config.fail_after:
+            if fault and token >= 0 and min(token, count) >= config.fail_after:
                 await self._flush(pending)
-                if not await self._fault(fault, chunk):
+                if not await self._fault(fault, item):
                     return
                 fault = None  # a corrupted message is sent once; the stream goes on
                 continue
-            if config.part_bytes:
-                pending += chunk
-                while len(pending) >= config.part_bytes:
-                    await self._part(bytes(pending[: config.part_bytes]))
-                    del pending[: config.part_bytes]
+            if reslice:
+                pending += item
+                while len(pending) >= reslice:
+                    await self._message(bytes(pending[:reslice]))
+                    del pending[:reslice]
             else:
-                await self._part(chunk)
+                await self._message(item)
         await self._flush(pending)
         # A fault placed after the last token breaks the message of the token
         # that would have come next (islice left it first in ``source``).
-        if fault and not await self._fault(fault, next(render_stream(config.format, [next(source)], finish=False))):
+        if fault and not await self._fault(fault, next(route.steps([next(source)], start=False, finish=False))):
             return
         await self._end()
 
     async def _flush(self, pending: bytearray) -> None:
         if pending:
-            await self._part(bytes(pending))
+            await self._message(bytes(pending))
             pending.clear()
 
-    async def _part(self, payload: bytes, *, corrupt: bool = False) -> None:
-        message = encode(_PAYLOAD_PART, payload)
+    async def _message(self, step: Any, *, corrupt: bool = False) -> None:
+        message = self.route.message(step)
         if corrupt:
             message = message[:-1] + bytes((message[-1] ^ 0xFF,))
         await self._chunk(message)
@@ -354,33 +499,21 @@ class _StreamWriter:
         await self._chunk(b"")
         await self._send()
 
-    async def _fault(self, fault: str, next_payload: bytes) -> bool:
+    async def _fault(self, fault: str, next_step: Any) -> bool:
         """Inject ``fault``; return whether the stream carries on afterwards."""
-        config = self.config
         if fault == "bad-crc":
-            await self._part(next_payload, corrupt=True)
+            await self._message(next_step, corrupt=True)
             return True
-        if fault == "model-stream-error":
-            body = {"Message": _STREAM_ERROR_MESSAGES[config.error_code], "ErrorCode": config.error_code}
-            await self._exception("ModelStreamError", body)
-        elif fault == "internal-stream-failure":
-            await self._exception("InternalStreamFailure", {"Message": "An internal failure occurred while streaming; try your request again."})
+        if fault in ("model-stream-error", "internal-stream-failure"):
+            await self._chunk(self.route.exception(fault, self.config))
         else:  # reset or truncate: half of the next message, then the end
-            message = encode(_PAYLOAD_PART, next_payload)
+            message = self.route.message(next_step)
             await self._chunk(message[: len(message) // 2])
             if fault == "reset":
                 await self._send()
                 await _reset(self.writer)
         await self._end()
         return False
-
-    async def _exception(self, exception_type: str, body: Dict[str, str]) -> None:
-        headers = {
-            ":exception-type": exception_type,
-            ":content-type": "application/json",
-            ":message-type": "exception",
-        }
-        await self._chunk(encode(headers, json.dumps(body).encode()))
 
 
 async def _reset(writer: asyncio.StreamWriter) -> None:
