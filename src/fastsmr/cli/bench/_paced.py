@@ -162,8 +162,13 @@ def _run_client(spec: Dict[str, Any], sink: Optional[Helper]) -> Dict[str, Any]:
         raise RuntimeError(f"the client exited with {result.returncode}: {tail}")
     out = json.loads(result.stdout.strip().splitlines()[-1])
     if sink is not None:
+        from ._paced_run import percentiles
+
         start, end = out["window"]
-        out["latency"] = json.loads(sink.ask(f"report {start!r} {end!r}", timeout=60))
+        report = json.loads(sink.ask(f"report {start!r} {end!r}", timeout=60))
+        out["latency"] = report["latency"]
+        first = {int(i): t for i, t in report["first"].items()}
+        out["ttft"] = percentiles([first[i] - t for i, t in enumerate(out["requested"]) if i in first])
     return out
 
 
@@ -255,10 +260,11 @@ def serve() -> None:
 def sink() -> None:
     """The downstream of relay clients: accepts connections, times each Server-Sent Event.
 
-    Each connection starts with a comment, ``: ORIGIN RATE``, giving its
-    token schedule; event ``k`` (``k >= 1``) was due at ``ORIGIN + (k - 1) / RATE``.
-    ``report START END`` on stdin prints the latency percentiles of the
-    events due in that window (and forgets every connection).
+    Each connection starts with a comment, ``: STREAM ORIGIN RATE``, giving
+    its stream's number and token schedule; event ``k`` (``k >= 1``) was due
+    at ``ORIGIN + (k - 1) / RATE``. ``report START END`` on stdin prints the
+    latency percentiles of the events due in that window and when each
+    stream's first event came (and forgets every connection).
     """
     import select
     import socket
@@ -271,8 +277,8 @@ def sink() -> None:
     poller = select.epoll()
     poller.register(listener.fileno(), select.EPOLLIN)
     poller.register(sys.stdin.fileno(), select.EPOLLIN)
-    conns: Dict[int, Tuple[socket.socket, List[Any]]] = {}  # fd -> (sock, [buffer, origin, rate, events, stamps])
-    finished: List[Tuple[float, float, List[float]]] = []
+    conns: Dict[int, Tuple[socket.socket, List[Any]]] = {}  # fd -> (sock, [buffer, origin, rate, stream, stamps])
+    finished: List[Tuple[float, float, int, List[float]]] = []
     while True:
         for fd, _ in poller.poll():
             if fd == listener.fileno():
@@ -282,7 +288,7 @@ def sink() -> None:
                     except BlockingIOError:
                         break
                     sock.setblocking(False)
-                    conns[sock.fileno()] = (sock, [b"", 0.0, 0.0, 0, []])
+                    conns[sock.fileno()] = (sock, [b"", 0.0, 0.0, -1, []])
                     poller.register(sock.fileno(), select.EPOLLIN)
             elif fd == sys.stdin.fileno():
                 line = sys.stdin.readline()
@@ -290,14 +296,16 @@ def sink() -> None:
                     return
                 _, start, end = line.split()
                 lo, hi = float(start), float(end)
-                latency = []
-                for origin, rate, stamps in finished + [(s[1], s[2], s[4]) for _, s in conns.values()]:
+                latency, first = [], {}
+                for origin, rate, stream, stamps in finished + [(s[1], s[2], s[3], s[4]) for _, s in conns.values()]:
+                    if stamps:
+                        first[stream] = stamps[0]
                     for k, arrived in enumerate(stamps):
                         due = origin + (k - 1) / rate
                         if k >= 1 and lo <= due < hi:
                             latency.append(arrived - due)
                 finished.clear()
-                print(json.dumps(percentiles(latency)), flush=True)
+                print(json.dumps({"latency": percentiles(latency), "first": first}), flush=True)
             else:
                 sock, state = conns[fd]
                 data = sock.recv(65536)
@@ -306,14 +314,14 @@ def sink() -> None:
                     poller.unregister(fd)
                     sock.close()
                     del conns[fd]
-                    finished.append((state[1], state[2], state[4]))
+                    finished.append((state[1], state[2], state[3], state[4]))
                     continue
                 buffer = state[0] + data
                 *events, state[0] = buffer.split(b"\n\n")
                 for event in events:
-                    if event.startswith(b": ") and not state[2]:
-                        origin, rate = event[2:].split()
-                        state[1], state[2] = float(origin), float(rate)
+                    if event.startswith(b": ") and state[3] < 0:
+                        stream, origin, rate = event[2:].split()
+                        state[1], state[2], state[3] = float(origin), float(rate), int(stream)
                     else:
                         state[4].append(now)
 

@@ -267,7 +267,7 @@ def _sink_socket(sink: str, plan: Plan, i: int) -> socket.socket:
     host, _, port = sink.rpartition(":")
     sock = socket.create_connection((host, int(port)), timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(b": %r %r\n\n" % (plan.origins[i], plan.rate))
+    sock.sendall(b": %d %r %r\n\n" % (i, plan.origins[i], plan.rate))
     return sock
 
 
@@ -565,10 +565,11 @@ def main(argv: List[str]) -> int:
         window = run_floor_epoll(spec, plan, stamps)
     else:
         window = run_mux(spec, plan, stamps, relay=runner == "mux_relay")
-    out = {"due": plan.due_in_window(), "window": [plan.window_start, plan.window_end], **window.results(),
-           **stamps.results(plan)}
-    if runner == "mux_relay" or runner == "boto3_relay":
-        out.pop("latency")  # the sink measures it, where the text arrives
+    out = {"due": plan.due_in_window(), "window": [plan.window_start, plan.window_end], **window.results()}
+    if model == "relay":  # the sink times the tokens, where the text arrives
+        out["requested"] = stamps.requested
+    else:
+        out.update(stamps.results(plan))
     print(json.dumps(out), flush=True)
     return 0
 
