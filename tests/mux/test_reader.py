@@ -322,3 +322,31 @@ def test_closing_the_reader_closes_what_is_still_open(backend, client):
     with pytest.raises(RuntimeError, match="closed"):
         reader.add(call(client, "raw", tokens=1))
     assert single(client, "raw", tokens=2) == ([t.encode() for t in generate_tokens(2)], None)
+
+
+def test_the_async_twin_relays_to_an_asgi_send_and_a_failing_send_ends_its_stream_alone(backend, client):
+    expected = b"".join(sse_text(t) for t in fastsmr.text_stream(
+        fastsmr.payload_parts(call(client, "tgi", tokens=20, seed=3)), "tgi"))
+    bodies = [call(client, "tgi", tokens=20, seed=3), call(client, "tgi", tokens=20, seed=4, rate=100)]
+
+    async def main() -> Tuple[List[Dict[str, Any]], Any, Any]:
+        messages: List[Dict[str, Any]] = []
+
+        async def send(message: Dict[str, Any]) -> None:
+            messages.append(message)
+
+        async def gone(message: Dict[str, Any]) -> None:
+            raise ConnectionResetError("the browser left")
+
+        with Reader() as reader:
+            good = reader.add(bodies[0], text="tgi", relay_to=send)
+            bad = reader.add(bodies[1], text="tgi", relay_to=gone)
+            async for stream, output in reader.abatches():
+                assert output == b""
+        return messages, good, bad
+
+    messages, good, bad = asyncio.run(main())
+    assert good.done and good.error is None
+    assert all(m["type"] == "http.response.body" and m["more_body"] for m in messages)
+    assert b"".join(m["body"] for m in messages) == expected
+    assert bad.done and isinstance(bad.error, ConnectionResetError)

@@ -132,9 +132,12 @@ class Reader:
         as in ``fastsmr.text_stream``) asks for the text instead of the
         parts: each batch then gives the stream's new text as one bytes
         object of Server-Sent Events (:func:`sse_text` per text piece).
-        ``relay_to`` (a connected socket; needs ``text``) has the reader
-        write those events to it itself, so that the batches carry nothing
-        for this stream until it ends.
+        ``relay_to`` (needs ``text``) has the reader send those events on
+        itself, so that the batches carry nothing for this stream: to a
+        connected socket (``sendall``), or to an ASGI ``send`` callable, which
+        :meth:`abatches` awaits with ``{"type": "http.response.body", "body":
+        events, "more_body": True}`` (the application starts and ends the
+        response itself).
 
         Raises ``TypeError`` for a body that was already read from or that
         is not a chunked HTTP/1.1 response, ``ValueError`` for an unknown
@@ -144,6 +147,8 @@ class Reader:
             raise RuntimeError("this Reader is closed")
         if relay_to is not None and text is None:
             raise ValueError("relay_to needs text= (the format of the model's output)")
+        if relay_to is not None and not (hasattr(relay_to, "sendall") or callable(relay_to)):
+            raise TypeError("relay_to must be a connected socket or an ASGI send callable")
         from ._boto import BotoBody
 
         adapter = BotoBody(body)
@@ -198,7 +203,10 @@ class Reader:
         """``(stream, output)`` pairs (see :meth:`poll`), one wake-up per batch,
         until every stream added so far has ended."""
         while len(self):
-            yield from self.poll()
+            for stream, output in self.poll():
+                if output and stream.relay_to is not None:
+                    raise TypeError("a stream relayed to an ASGI send is read with abatches()")
+                yield stream, output
 
     async def abatches(self) -> AsyncIterator[Tuple[Stream, Any]]:
         """The ``async for`` twin of :meth:`batches`: the running event loop
@@ -219,8 +227,15 @@ class Reader:
                     except asyncio.TimeoutError:
                         pass
                     continue
-                for report in reports:
-                    yield report
+                for stream, output in reports:
+                    if output and stream.relay_to is not None:  # an ASGI send
+                        try:
+                            await stream.relay_to({"type": "http.response.body", "body": output, "more_body": True})
+                        except Exception as error:  # the downstream client left: this stream ends, alone
+                            self._abandon(stream)
+                            stream.error = error
+                        output = b""
+                    yield stream, output
         finally:
             loop.remove_reader(fd)
 
@@ -256,9 +271,10 @@ class Reader:
         except Exception as error:  # the model's output is not the format: the stream ends with it
             failure = error
         data = b"".join(events)
-        if stream.relay_to is not None and data:
+        relay = stream.relay_to
+        if relay is not None and data and hasattr(relay, "sendall"):
             try:
-                stream.relay_to.sendall(data)
+                relay.sendall(data)
             except OSError as error:
                 failure = failure or error
             data = b""
