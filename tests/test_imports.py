@@ -31,6 +31,7 @@ MAY_IMPORT: Dict[str, Tuple[str, ...]] = {
     "boto": ("codec", "_warnings"),
     "smithy": ("codec", "_warnings", "boto.errors"),
     "aio": ("tokens", "boto"),
+    "mux": ("codec", "tokens", "boto"),
     "testing": ("codec", "tokens"),
     "cli": ("*",),
     "__init__": ("*",),
@@ -41,6 +42,7 @@ MAY_IMPORT: Dict[str, Tuple[str, ...]] = {
 NEEDS = {
     "fastsmr.boto.": ("botocore", "urllib3"),
     "fastsmr.boto.aio": ("aiobotocore", "aiohttp"),
+    "fastsmr.mux._boto": ("botocore", "urllib3"),
     "fastsmr.smithy": ("smithy_core",),
     "fastsmr.testing.pytest_plugin": ("pytest",),
 }

@@ -200,3 +200,25 @@ def test_docstring_examples():
     for module in (fastsmr.cli.bench, _clients, _inputs, _measure, _report):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_paced_case_measures_each_client_and_its_floor():
+    # A few clients, a few streams, a short window: every figure is there and
+    # positive, every ratio against stock and against the model's floor.
+    from fastsmr.cli.bench import _paced
+
+    names = ["stock boto3", "fastsmr.payload_parts", "floor: recv per thread", "fastsmr.mux.Reader",
+             "floor: one epoll loop", "stock boto3 + relay", "fastsmr.mux.Reader relay"]
+    table = _report.table_json(_paced.paced_table("paced-batched", streams=4, rate=30.0, rounds=1, window=0.5,
+                                                  settle=0.2, names=names))
+    assert table["params"] == {"streams": 4, "rate_per_stream": 30.0, "window_seconds": 0.5, "arrival": "batched"}
+    check_entries(table, names, {name: "ok" for name in names})
+    for item in table["competitors"]:
+        assert {"cpu_per_token", "cpu_percent", "ttft_p50", "switches_per_token"} <= set(item["metrics"]), item
+        assert "latency_p99" in item["metrics"], item  # relay clients: timed at the sink
+    found = {(r["fast"], r["slow"], r["metric"]) for r in table["ratios"]}
+    assert ("fastsmr.mux.Reader", "stock boto3", "cpu_per_token") in found
+    assert ("fastsmr.mux.Reader relay", "stock boto3 + relay", "cpu_per_token") in found
+    assert ("fastsmr.payload_parts", "floor: recv per thread", "cpu_per_token") in found
+    assert ("fastsmr.mux.Reader", "floor: one epoll loop", "cpu_per_token") in found
+    assert all(r["status"] == "ok" for r in table["ratios"]), table["ratios"]

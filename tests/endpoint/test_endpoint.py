@@ -228,6 +228,8 @@ def test_model_error_names_the_signing_region(endpoint):
         ("fastsmr-fault=meteor", "fault must be one of"),
         ("fastsmr-error-code=Oops", "error_code must be one of"),
         ("fastsmr-rate=-1", "rate must be"),
+        ("fastsmr-pace-origin=-1", "pace_origin must be"),
+        ("fastsmr-pace-origin=inf", "pace_origin must be"),
         ("fastsmr-tokens", "needs a value"),
         ("x" * 1025, "customAttributes"),
     ],
@@ -391,3 +393,17 @@ def test_aiobotocore_client(aio_client):
             return [event["PayloadPart"]["Bytes"] async for event in response["Body"]]
 
     assert b"".join(asyncio.run(main())) == generate_text(20).encode()
+
+
+def test_paced_tokens_never_leave_before_their_pace_origin_schedule(endpoint):
+    # Token 0 goes at once; token k (k >= 1) at pace_origin + (k - 1) / rate,
+    # never earlier (the server's timers may only be late), the same on a
+    # shared origin for every stream: what the bench's batched arrival uses.
+    rate, origin = 40.0, time.monotonic() + 0.25
+    for seed in (1, 2):
+        response = _stream(endpoint.client(), CustomAttributes=f"fastsmr-tokens=6; fastsmr-rate={rate:g}; "
+                                                               f"fastsmr-pace-origin={origin!r}; fastsmr-seed={seed}")
+        arrivals = [(time.monotonic(), event["PayloadPart"]["Bytes"]) for event in response["Body"]]
+        assert b"".join(part for _, part in arrivals) == generate_text(6, seed=seed).encode()
+        for k, (arrived, _) in enumerate(arrivals[1:], start=1):
+            assert arrived >= origin + (k - 1) / rate

@@ -56,7 +56,8 @@ from .message import (
     message_repr,
 )
 
-__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "iter_lines", "ChunkedDecoder"]
+__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "iter_lines", "ChunkedDecoder", "Mux", "MUX_END",
+           "MUX_END_UNUSED"]
 
 BACKEND = "c"
 
@@ -766,3 +767,6 @@ cdef class ChunkedDecoder:
         if code != FSMR_OK:
             self._error = ChunkedEncodingError(_CHUNK_PROBLEMS[err.code], err.offset, err.found)
             raise self._error
+
+
+include "_mux.pxi"

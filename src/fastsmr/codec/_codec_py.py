@@ -30,7 +30,7 @@ from .message import (
     message_repr,
 )
 
-__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "ChunkedDecoder"]
+__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "ChunkedDecoder", "Mux", "MUX_END", "MUX_END_UNUSED"]
 
 BACKEND = "python"
 
@@ -470,3 +470,6 @@ def decode(
     messages = decoder.feed(data)
     decoder.close()
     return messages
+
+
+from ._mux_py import END as MUX_END, END_UNUSED as MUX_END_UNUSED, Mux  # noqa: E402 - it imports Decoder lazily

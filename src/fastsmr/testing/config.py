@@ -9,7 +9,7 @@ So one server can serve a whole test suite:
 >>> from fastsmr.testing.config import EndpointConfig, overrides_from_attributes
 >>> base = EndpointConfig(format="tgi", tokens=8)
 >>> base.replace(**overrides_from_attributes("trace=7; fastsmr-fault=bad-crc; fastsmr-fail-after=3"))
-EndpointConfig(format='tgi', tokens=8, rate=0.0, seed=0, fault='bad-crc', fail_after=3, error_code='ModelInvocationTimeExceeded', start_delay=0.0, part_bytes=0, status=500, variant='AllTraffic')
+EndpointConfig(format='tgi', tokens=8, rate=0.0, seed=0, fault='bad-crc', fail_after=3, error_code='ModelInvocationTimeExceeded', start_delay=0.0, part_bytes=0, status=500, variant='AllTraffic', pace_origin=0.0)
 
 The request body's usual token limits (TGI/LMI ``parameters.max_new_tokens``,
 OpenAI and Claude ``max_tokens``/``max_completion_tokens``, Llama's
@@ -96,6 +96,14 @@ class EndpointConfig:
     status: int = 500
     #: Reported in ``x-Amzn-Invoked-Production-Variant``.
     variant: str = "AllTraffic"
+    #: Paced streams only: when > 0, a time on this machine's monotonic clock
+    #: (``time.monotonic()``, in seconds) that the pacing counts from. The
+    #: first token goes at once; token ``k`` (``k >= 1``) goes at
+    #: ``pace_origin + (k - 1) / rate``, so that a client can give every
+    #: stream its own phase (tokens spread evenly in time) or the same one
+    #: (every stream's token at once, as a batching engine emits them).
+    #: 0 paces from the stream's own start.
+    pace_origin: float = 0.0
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -114,6 +122,8 @@ class EndpointConfig:
             raise OptionError(f"start_delay must be between 0 and 3600 seconds, got {self.start_delay}")
         if not 0 <= self.part_bytes <= 1 << 24:
             raise OptionError(f"part_bytes must be between 0 and 16777216, got {self.part_bytes}")
+        if not (math.isfinite(self.pace_origin) and self.pace_origin >= 0):
+            raise OptionError(f"pace_origin must be a finite number >= 0, got {self.pace_origin}")
         if not 400 <= self.status <= 599:
             raise OptionError(f"status must be an HTTP error status (400-599), got {self.status}")
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from .config import EndpointConfig
 from .model import FORMATS
-from .server import EndpointServer, ServerStats
+from .server import EndpointServer, ServerStats, new_event_loop
 
 __all__ = ["StreamingEndpoint", "default_endpoints"]
 
@@ -141,7 +141,7 @@ class StreamingEndpoint:
         return self
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         self._loop = loop
         try:
             try:

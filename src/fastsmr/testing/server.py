@@ -20,9 +20,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import re
+import selectors
 import socket
 import struct
+import sys
 import time
 import uuid
 from email.utils import formatdate
@@ -35,7 +38,7 @@ from . import bedrock
 from .config import EndpointConfig, OptionError, overrides_from_attributes, overrides_from_body
 from .model import generate_tokens, iter_tokens, render_response, render_stream, response_content_type
 
-__all__ = ["EndpointServer", "ServerStats", "ACCOUNT_ID", "MAX_BODY"]
+__all__ = ["EndpointServer", "ServerStats", "ACCOUNT_ID", "MAX_BODY", "new_event_loop"]
 
 #: The account SageMaker's messages name (a documentation placeholder).
 ACCOUNT_ID = "123456789012"
@@ -60,6 +63,41 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Depend
 _BEDROCK_OPERATIONS = ("invoke-with-response-stream", "converse-stream")
 # A model ID the endpoint has no config for streams with the defaults.
 _BEDROCK_DEFAULT = EndpointConfig()
+
+
+class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """The default selector, with timeouts kept to the microsecond.
+
+    epoll and poll count their timeout in whole milliseconds, rounded up, so
+    an event loop wakes a paced stream up to 1 ms late and every stream due
+    within that millisecond wakes with it: tokens meant to be spread in time
+    arrive in bunches, which flatters clients that read many sockets per
+    wake-up. This waits the whole milliseconds in the selector and the rest
+    in ``time.sleep`` (a nanosecond-resolution sleep), then looks again.
+    """
+
+    def select(self, timeout: Optional[float] = None) -> List[Tuple[selectors.SelectorKey, int]]:
+        if timeout is None or timeout <= 0:
+            return super().select(timeout)
+        deadline = time.monotonic() + timeout
+        whole = math.floor(timeout * 1000) / 1000
+        if whole > 0:
+            ready = super().select(whole)
+            if ready:
+                return ready
+        left = deadline - time.monotonic()
+        if left > 0:
+            time.sleep(left)
+        return super().select(0)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An event loop whose timers fire on time to the microsecond (see
+    :class:`_PreciseSelector`) where asyncio uses selectors; the default
+    loop elsewhere (Windows' proactor)."""
+    if sys.platform == "win32":
+        return asyncio.new_event_loop()
+    return asyncio.SelectorEventLoop(_PreciseSelector())
 
 
 @dataclasses.dataclass
@@ -421,6 +459,8 @@ class _StreamWriter:
         self.route = route
         self._batch: List[bytes] = []
         self._batched = 0
+        # When the next send is due (loop time), for paced streams; 0: now.
+        self._due = 0.0
 
     async def run(self) -> None:
         config = self.config
@@ -435,14 +475,15 @@ class _StreamWriter:
         steps = route.steps(islice(source, count), start=True, finish=True)
         pending = bytearray()
         reslice = config.part_bytes if route.reslices else 0
-        start = loop.time()
+        # Token k is due at base + k / rate (the loop's clock is time.monotonic()).
+        base = config.pace_origin - 1 / config.rate if config.rate and config.pace_origin else loop.time()
         for step, item in enumerate(steps):
             token = step - route.lead  # the token this step carries (>= count after the last)
             if config.rate and 0 < token < count:
-                delay = start + token / config.rate - loop.time()
-                if delay > 0:
+                when = base + token / config.rate
+                if when > loop.time():
                     await self._send()
-                    await asyncio.sleep(delay)
+                    self._due = when
             if fault and token >= 0 and min(token, count) >= config.fail_after:
                 await self._flush(pending)
                 if not await self._fault(fault, item):
@@ -489,11 +530,43 @@ class _StreamWriter:
 
     async def _send(self) -> None:
         if self._batch:
-            self.writer.write(b"".join(self._batch))
+            data = b"".join(self._batch)
             self._batch.clear()
             self._batched = 0
-            await asyncio.sleep(0)  # let the other streams write too
+            due, self._due = self._due, 0.0
+            if due:
+                await self._write_at(due, data)
+            else:
+                self.writer.write(data)
+                await asyncio.sleep(0)  # let the other streams write too
             await self.writer.drain()
+
+    async def _write_at(self, when: float, data: bytes) -> None:
+        """Write ``data`` at loop time ``when``, from a timer callback.
+
+        The write happens in the callback itself rather than in this task
+        once it wakes: streams due at the same moment (batched arrival) then
+        all write within one pass of the loop, back to back, as a batching
+        engine's server would.
+        """
+        loop = asyncio.get_running_loop()
+        written = loop.create_future()
+
+        def write() -> None:
+            if written.done():  # cancelled
+                return
+            try:
+                self.writer.write(data)
+            except Exception as exc:  # noqa: BLE001 - handed to the task
+                written.set_exception(exc)
+            else:
+                written.set_result(None)
+
+        handle = loop.call_at(when, write)
+        try:
+            await written
+        finally:
+            handle.cancel()
 
     async def _end(self) -> None:
         await self._chunk(b"")

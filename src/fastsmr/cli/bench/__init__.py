@@ -34,8 +34,8 @@ CASES: Dict[str, str] = {
     "memory": "tracemalloc peak and retained bytes per stream, 1,000 streams open",
     "e2e-sync": "boto3 against the local endpoint, unpaced (1, 16, 128 streams)",
     "e2e-async": "aiobotocore against the local endpoint, unpaced",
-    "paced-sync": "boto3, 30 tokens/s per stream: client CPU %",
-    "paced-async": "aiobotocore, 30 tokens/s per stream: client CPU %",
+    "paced": "128 streams at 30 tokens/s, phases spread: every client and its floor, a fresh process each",
+    "paced-batched": "the same with every stream's token arriving at once (a batching engine)",
 }
 
 PACED_RATE = 30.0
@@ -65,7 +65,7 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Dict[str, Any]:
     """Run ``cases`` (default: all) and return the JSON-ready document of the results."""
-    from . import _clients, _codecs, _report
+    from . import _clients, _codecs, _paced, _report
 
     selected = [c for c in CASES if cases is None or c in cases]
     decoder_rounds = rounds or (3 if quick else 7)
@@ -73,8 +73,8 @@ def run(
     levels = sorted(set(streams or (1, 16, 128)))
     if min(levels) < 1:
         raise ValueError("--streams must be >= 1")
-    paced_levels = levels if (streams or not quick) else levels[-1:]
-    paced_rounds, paced_seconds = (1, 1.5) if quick else (3, 6.0)
+    paced_streams = max(streams) if streams else 128
+    paced_rounds, paced_window = (1, 1.5) if quick else (3, 4.0)
     start_info = _report.machine_info()
     started = time.perf_counter()
     server = _clients.Server()
@@ -91,17 +91,12 @@ def run(
             elif case == "memory":
                 # tracemalloc's figures hardly vary: few rounds suffice.
                 tables.append(_codecs.memory_table(quick=quick, rounds=1 if quick else 3))
+            elif case in _paced.MODES:
+                tables.append(_paced.paced_table(case, streams=paced_streams, rate=PACED_RATE, rounds=paced_rounds,
+                                                 window=paced_window, settle=0.5, progress=progress))
             else:
-                paced = case.startswith("paced")
                 build = _clients.sync_tables if case.endswith("-sync") else _clients.async_tables
-                tables += build(
-                    server,
-                    levels=paced_levels if paced else levels,
-                    rate=PACED_RATE if paced else 0.0,
-                    quick=quick,
-                    rounds=paced_rounds if paced else e2e_rounds,
-                    paced_seconds=paced_seconds,
-                )
+                tables += build(server, levels=levels, rate=0.0, quick=quick, rounds=e2e_rounds, paced_seconds=0.0)
     finally:
         server.close()
     return _report.document(tables, argv=list(argv), quick=quick, elapsed=time.perf_counter() - started,

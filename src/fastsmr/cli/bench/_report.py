@@ -29,6 +29,10 @@ _UNITS = {
     "cpu_seconds": ("CPU", "s"),
     "peak_bytes": ("peak/stream", "B"),
     "retained_bytes": ("retained/stream", "B"),
+    "latency_p50": ("latency p50", "s"),
+    "latency_p99": ("latency p99", "s"),
+    "ttft_p50": ("TTFT p50", "s"),
+    "switches_per_token": ("switches/token", ""),
 }
 
 
@@ -152,7 +156,7 @@ def document(tables: List[Table], *, argv: List[str], quick: bool, elapsed: floa
 
 
 def _quantity(metric: str, value: float) -> str:
-    if metric in ("seconds", "wall_seconds", "cpu_seconds", "cpu_per_token"):
+    if metric in ("seconds", "wall_seconds", "cpu_seconds", "cpu_per_token", "latency_p50", "latency_p99", "ttft_p50"):
         for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
             if value >= scale or unit == "ns":
                 return f"{value / scale:.3g} {unit}"

@@ -1,0 +1,100 @@
+"""Taking a boto3 response body off urllib3 after its head, and giving the connection back.
+
+botocore hands the caller ``response["Body"]``, an ``EventStream`` over a
+urllib3 ``HTTPResponse`` whose head is read and whose body is not. The reader
+takes the socket under it, with the body bytes urllib3's buffered file read
+along with the head, and from then on reads the socket itself. When the body
+ends the connection goes back to urllib3's pool as urllib3 would put it
+there: released after a clean end, closed after an error, so the client's
+next request reuses it or opens a new one.
+
+Errors are the ones the same body gives when iterated with
+``fastsmr.payload_parts``: urllib3's ``ProtocolError`` for a broken
+connection and ``ReadTimeoutError`` when the read timeout runs out, the
+botocore-compatible twins of fastsmr's decode errors, and botocore's
+``EventStreamError`` for an exception message.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Optional, Tuple
+
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+from ..boto.sync import botocore_message, is_async, not_started, translate, unwrap
+from ..boto.urllib3_body import _socket_reader
+from ..codec import errors as _errors
+
+__all__ = ["BotoBody"]
+
+
+class BotoBody:
+    """One boto3 ``EventStream`` whose socket the reader has taken."""
+
+    __slots__ = ("stream", "raw", "sock", "timeout")
+
+    def __init__(self, body: Any) -> None:
+        stream = unwrap(body)
+        if is_async(stream):
+            raise TypeError("an aiobotocore stream: add it from a coroutine (Reader.add with the running loop)")
+        raw = getattr(stream, "_raw_stream", None)
+        if raw is None or not not_started(getattr(stream, "_event_generator", None)):
+            raise TypeError("fastsmr.mux takes a response body nobody has read from yet (response['Body'])")
+        reader = _socket_reader(raw)
+        connection = getattr(raw, "_connection", None)
+        sock = getattr(connection, "sock", None)
+        if reader is None or not isinstance(sock, socket.socket):
+            raise TypeError("fastsmr.mux reads chunked urllib3 response bodies; this one is not (read it with "
+                            "fastsmr.payload_parts instead)")
+        self.stream = stream
+        self.raw = raw
+        self.sock = sock
+        self.timeout = sock.gettimeout()
+        stream._event_generator = iter(())  # the body is the reader's now: iterating the stream ends at once
+
+    def take(self) -> Tuple[int, bytes]:
+        """The socket's descriptor and the body bytes urllib3 already buffered."""
+        reader = self.raw._fp.fp
+        self.sock.settimeout(0)  # peek() below must not wait for bytes that are not there
+        try:
+            buffered = reader.peek() or b""
+            if buffered:
+                reader.read1(len(buffered))
+        except OSError as error:
+            self.finish(False)
+            raise self.error(error) from None
+        return self.sock.fileno(), bytes(buffered)
+
+    def finish(self, reusable: bool) -> None:
+        """Give the connection back to the pool: reusable after a clean end, else closed first."""
+        raw = self.raw
+        try:
+            self.sock.settimeout(self.timeout)
+        except OSError:
+            pass
+        original = raw._original_response
+        if original is not None:
+            original.close()
+        if not reusable and raw._connection is not None:
+            raw._connection.close()
+        raw.release_conn()
+
+    def error(self, end: Any) -> BaseException:
+        """The exception the same end raises through ``fastsmr.payload_parts``."""
+        if isinstance(end, _errors.DecodeError):
+            return translate(end)
+        if isinstance(end, TimeoutError):
+            return ReadTimeoutError(getattr(self.raw, "_pool", None), None, "Read timed out.")
+        if isinstance(end, OSError):
+            return ProtocolError(f"Connection broken: {end!r}", end)
+        if isinstance(end, BaseException):
+            return end
+        try:  # an exception or error message: botocore's parser raises EventStreamError
+            self.stream._parse_event(botocore_message(end))
+        except Exception as error:
+            return error
+        return RuntimeError(f"botocore did not raise for the {end.message_type} message {end!r}")
+
+    def timeout_seconds(self) -> Optional[float]:
+        return self.timeout
