@@ -479,7 +479,11 @@ cdef class Decoder:
                 headers = <dict>slot.headers
                 break
         else:
-            headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+            try:
+                headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+            except (InvalidHeader, DuplicateHeader) as error:
+                error.header_block = PyBytes_FromStringAndSize(<const char *>m.headers, m.headers_length)
+                raise
             if m.headers_length <= BLOCK_MAX_LENGTH:
                 slot = &self._blocks[self._next_block]
                 self._next_block = (self._next_block + 1) % BLOCK_SLOTS

@@ -296,7 +296,11 @@ class Decoder:
         block = data[start:end]
         headers = self._blocks.get(block)
         if headers is None:
-            headers = _parse_headers(data, start, end, base, self._convert)
+            try:
+                headers = _parse_headers(data, start, end, base, self._convert)
+            except (InvalidHeader, DuplicateHeader) as error:
+                error.header_block = bytes(block)
+                raise
             if len(self._blocks) >= 64:
                 self._blocks.clear()
             self._blocks[block] = headers

@@ -16,9 +16,10 @@ event), which is what smithy raises for a stream that ends inside a message.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 from smithy_aws_event_stream import exceptions as smithy
+from smithy_aws_event_stream.events import EventHeaderDecoder
 
 from ..codec import errors as codec
 
@@ -27,7 +28,6 @@ __all__ = [
     "InvalidHeadersLength",
     "InvalidPayloadLength",
     "DuplicateHeader",
-    "InvalidHeaderValueLength",
     "InvalidMessageLength",
     "InvalidHeader",
     "TruncatedStreamError",
@@ -58,13 +58,6 @@ class DuplicateHeader(smithy.DuplicateHeader, codec.DuplicateHeader):
     """A header name appears twice in one message (smithy's ``DuplicateHeader``)."""
 
     __init__ = codec.DuplicateHeader.__init__
-
-
-class InvalidHeaderValueLength(smithy.InvalidHeaderValueLength, codec.InvalidHeader):
-    """A byte array or string header value over 32,767 bytes (smithy's
-    ``InvalidHeaderValueLength``; the wire format allows 65,535)."""
-
-    __init__ = codec.InvalidHeader.__init__
 
 
 class InvalidMessageLength(smithy.InvalidEventBytes, codec.InvalidMessageLength):
@@ -102,13 +95,40 @@ _TRANSLATIONS: Dict[type, type] = {
     codec.TruncatedStreamError: TruncatedStreamError,
     codec.DecodeError: DecodeError,
 }
+# (smithy's class, fastsmr's class) -> the class deriving from both: those
+# above, and others made when first needed.
+_HYBRIDS: Dict[Tuple[type, type], type] = {(hybrid.__bases__[0], cls): hybrid for cls, hybrid in _TRANSLATIONS.items()}
+
+
+def _hybrid(smithy_class: type, codec_class: type) -> type:
+    made = _HYBRIDS.get((smithy_class, codec_class))
+    if made is None:
+        namespace = {"__init__": codec_class.__init__, "__module__": __name__, "__doc__": codec_class.__doc__}
+        made = type(codec_class.__name__, (smithy_class, codec_class), namespace)
+        _HYBRIDS[(smithy_class, codec_class)] = made
+    return made
+
+
+def _smithy_verdict(header_block: bytes) -> type:
+    """The class of what smithy's own header parser raises for this block
+    (``InvalidEventBytes`` where it fails with a generic error or reads on)."""
+    try:
+        EventHeaderDecoder(header_block).decode_headers()
+    except smithy.EventError as error:
+        return type(error)
+    except Exception:  # KeyError, struct.error, UnicodeDecodeError, ValueError: smithy wraps these in OSError
+        pass
+    return smithy.InvalidEventBytes
 
 
 def translate(error: codec.DecodeError) -> smithy.EventError:
     """The smithy-compatible twin of a fastsmr decode error: same message and attributes.
 
-    A header value the drop-in's converters refused (see
-    :mod:`fastsmr.smithy.headers`) becomes smithy's class for it.
+    A bad header is judged by smithy's own header parser, run on the block the
+    codec found it in (``header_block``), so that the class is the one smithy
+    raises for that block — ``InvalidHeaderValueLength`` for a value over
+    32,767 bytes, ``DuplicateHeader``, or ``InvalidEventBytes`` where smithy
+    fails with a generic error or reads on with short data.
 
     >>> import fastsmr
     >>> from smithy_aws_event_stream import exceptions
@@ -119,14 +139,11 @@ def translate(error: codec.DecodeError) -> smithy.EventError:
     """
     if isinstance(error, smithy.EventError):
         return error
-    target = None
-    if isinstance(error, codec.InvalidHeader) and isinstance(error.__cause__, smithy.InvalidHeaderValueLength):
-        target = InvalidHeaderValueLength
+    header_block = getattr(error, "header_block", None)
+    if header_block is not None:
+        target = _hybrid(_smithy_verdict(header_block), type(error))
     else:
-        for cls in type(error).__mro__:
-            target = _TRANSLATIONS.get(cls)
-            if target is not None:
-                break
+        target = next(_TRANSLATIONS[cls] for cls in type(error).__mro__ if cls in _TRANSLATIONS)
     twin = target.__new__(target)
     Exception.__init__(twin, *error.args)
     twin.__dict__.update(error.__dict__)
