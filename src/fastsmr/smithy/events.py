@@ -20,19 +20,17 @@ message, so the result or the error is smithy's.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from smithy_aws_event_stream._private import INITIAL_REQUEST_EVENT_TYPE, INITIAL_RESPONSE_EVENT_TYPE, get_payload_member
-from smithy_aws_event_stream._private.deserializers import (
-    EventDeserializer,
-    EventHeaderDeserializer,
-    RawPayloadDeserializer,
-)
+from smithy_aws_event_stream._private.deserializers import EventDeserializer
 from smithy_aws_event_stream.events import Event, EventMessage, EventPrelude
 from smithy_core.deserializers import ShapeDeserializer, SpecificShapeDeserializer
 from smithy_core.schemas import Schema
 from smithy_core.shapes import ShapeType
 from smithy_core.traits import EventHeaderTrait
+from smithy_core.utils import expect_type
 
 from .json_payload import JSONPayload, Unsupported, parse, settings_of
 
@@ -83,63 +81,96 @@ class EventReader(SpecificShapeDeserializer):
     """One decoded message, read as the operation's event-stream union.
 
     ``message`` is a codec ``Message`` whose headers were typed by
-    :data:`fastsmr.smithy.headers.CONVERTERS`.
+    :data:`fastsmr.smithy.headers.CONVERTERS`. The one object serves the
+    three readers smithy builds per event: the union (which member), the
+    member's structure (header members in wire order, then the payload), and
+    the header and raw payload values — with smithy's checks
+    (``expect_type``) on every header value.
     """
 
-    __slots__ = ("_message", "_codec")
+    __slots__ = ("_message", "_codec", "_headers", "_member", "_payload_name")
 
     def __init__(self, message: Any, codec: PayloadCodec) -> None:
         self._message = message
         self._codec = codec
+        self._member: Optional[Schema] = None
+        self._payload_name: Optional[str] = None
 
     def read_struct(self, schema: Schema, consumer: Callable[[Schema, ShapeDeserializer], None]) -> None:
-        headers = self._message.headers
-        kind = headers.get(":message-type")
+        member = self._member
+        if member is None:
+            self._read_union(schema, consumer)
+            return
+        headers = self._headers
+        header_members = _plan(schema)[3]
+        for name in headers:
+            header_member = header_members.get(name)
+            if header_member is not None:
+                consumer(header_member, self)
+        payload = self._message.payload
+        if not payload:
+            return
+        _, payload_member, raw, _ = _plan(member)
+        if payload_member is None:
+            self._codec.reader(payload).read_struct(schema, consumer)
+        elif raw:
+            self._payload_name = payload_member.member_name
+            consumer(payload_member, self)
+        else:
+            consumer(payload_member, self._codec.reader(payload))
+
+    def _read_union(self, schema: Schema, consumer: Callable[[Schema, ShapeDeserializer], None]) -> None:
+        message = self._message
+        kind = message.message_type
         if kind == "event":
-            name = headers.get(":event-type")
+            name = message.event_type
             if name in _INITIAL:
                 raise Unsupported("an initial message")
         elif kind == "exception":
-            name = headers.get(":exception-type")
+            name = message.headers.get(":exception-type")
         else:
             raise Unsupported("neither an event nor an exception")
         member = schema.members.get(name) if name.__class__ is str else None
         if member is None:
             raise Unsupported("not a member of the union")
-        consumer(member, _MemberReader(member, headers, self._message.payload, self._codec))
-
-
-class _MemberReader(SpecificShapeDeserializer):
-    """The union member's structure: header members, then the payload."""
-
-    __slots__ = ("_member", "_headers", "_payload", "_codec")
-
-    def __init__(self, member: Schema, headers: Dict[str, Any], payload: bytes, codec: PayloadCodec) -> None:
         self._member = member
-        self._headers = headers
-        self._payload = payload
-        self._codec = codec
+        self._headers = message.headers
+        consumer(member, self)
 
-    def read_struct(self, schema: Schema, consumer: Callable[[Schema, ShapeDeserializer], None]) -> None:
-        header_members = _plan(schema)[3]
-        headers = self._headers
-        header_reader = None
-        for name in headers:
-            member = header_members.get(name)
-            if member is not None:
-                if header_reader is None:
-                    header_reader = EventHeaderDeserializer(headers)
-                consumer(member, header_reader)
-        payload = self._payload
-        if not payload:
-            return
-        _, payload_member, raw, _ = _plan(self._member)
-        if payload_member is None:
-            self._codec.reader(payload).read_struct(schema, consumer)
-        elif raw:
-            consumer(payload_member, RawPayloadDeserializer(payload))
-        else:
-            consumer(payload_member, self._codec.reader(payload))
+    # Header values, as smithy's EventHeaderDeserializer reads them; the raw
+    # payload, as its RawPayloadDeserializer does.
+
+    def _header(self, schema: Schema, kind: type) -> Any:
+        value = self._headers[schema.expect_member_name()]
+        return value if value.__class__ is kind else expect_type(kind, value)
+
+    def read_boolean(self, schema: Schema) -> bool:
+        return self._header(schema, bool)
+
+    def read_blob(self, schema: Schema) -> bytes:
+        if schema.member_name == self._payload_name:
+            return self._message.payload
+        return self._header(schema, bytes)
+
+    def read_byte(self, schema: Schema) -> int:
+        return self._header(schema, int)
+
+    def read_short(self, schema: Schema) -> int:
+        return self._header(schema, int)
+
+    def read_integer(self, schema: Schema) -> int:
+        return self._header(schema, int)
+
+    def read_long(self, schema: Schema) -> int:
+        return self._header(schema, int)
+
+    def read_string(self, schema: Schema) -> str:
+        if schema.member_name == self._payload_name:
+            return self._message.payload.decode("utf-8")
+        return self._header(schema, str)
+
+    def read_timestamp(self, schema: Schema) -> datetime.datetime:
+        return self._header(schema, datetime.datetime)
 
 
 def stock_reader(message: Any, codec: PayloadCodec, is_client_mode: bool) -> ShapeDeserializer:
