@@ -288,3 +288,23 @@ def test_header_blocks_are_judged_as_smithy_judges_them(block):
     wire = _message(GOOD, b"first") + _message(block, b"second")
     for cut in (len(wire), 7, 40):
         compare(SAGEMAKER, [wire[:cut], wire[cut:]])
+
+
+@pytest.mark.parametrize("size", [16 * 1024 * 1024, 16 * 1024 * 1024 + 1])
+def test_smithys_16_mib_payload_limit_holds(size):
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    headers = {":message-type": "event", ":event-type": "PayloadPart", ":content-type": "application/octet-stream"}
+    wire = fastsmr.encode(headers, payload)
+    pieces = [wire[i : i + 65536] for i in range(0, len(wire), 65536)]
+    codec, deserializer = SAGEMAKER
+    stock_events, stock_error = run(outcome(stock_receiver(codec, pieces, deserializer())))
+    for backend in BACKENDS:
+        with using(backend):
+            events, error = run(outcome(fastsmr_receiver(codec, pieces, deserializer())))
+        if size > 16 * 1024 * 1024:
+            assert isinstance(stock_error, smithy_exceptions.InvalidPayloadLength) and stock_events == []
+            assert isinstance(error, smithy_exceptions.InvalidPayloadLength)
+            assert isinstance(error, fastsmr.InvalidPayloadLength) and error.maximum == 16 * 1024 * 1024
+        else:
+            assert stock_error is None and error is None
+            assert [e.value.bytes_ for e in events] == [e.value.bytes_ for e in stock_events] == [payload]
