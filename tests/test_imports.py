@@ -26,6 +26,7 @@ PACKAGE = Path(fastsmr.__file__).resolve().parent
 #: The layer of each part of the package, lowest first, and what it may import.
 MAY_IMPORT: Dict[str, Tuple[str, ...]] = {
     "_warnings": (),
+    "_install": ("boto", "smithy"),
     "codec": (),
     "tokens": ("codec",),
     "boto": ("codec", "_warnings"),
@@ -44,6 +45,7 @@ NEEDS = {
     "fastsmr.boto.aio": ("aiobotocore", "aiohttp"),
     "fastsmr.mux._boto": ("botocore", "urllib3"),
     "fastsmr.smithy": ("smithy_core",),
+    "fastsmr.testing.sdk": ("smithy_http", "awscrt"),
     "fastsmr.testing.pytest_plugin": ("pytest",),
 }
 

@@ -26,6 +26,7 @@ DECODERS = [
     "smithy Event.decode_async",
     "fastsmr c",
     "fastsmr python",
+    "fastsmr.smithy decoder",
     "CRC-32 floor",
     "memory copy floor",
 ]
@@ -34,7 +35,9 @@ DECODER_RATIOS = [
     for fast in ("fastsmr c", "fastsmr python")
     for slow in ("botocore EventStreamBuffer", "smithy Event.decode", "smithy Event.decode_async", "CRC-32 floor",
                  "memory copy floor")
-] + [(fast, "botocore EventStream") for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts")]
+] + [("fastsmr.smithy decoder", "smithy Event.decode_async")] + [
+    (fast, "botocore EventStream") for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts")
+]
 SYNC = ["stock boto3", "fastsmr.install()", "fastsmr.payload_parts", "stock boto3 + line parsing", "fastsmr.text_stream"]
 ASYNC = ["stock aiobotocore", "fastsmr.install() aiobotocore", "fastsmr.aio.payload_parts",
          "stock aiobotocore + line parsing", "fastsmr.aio.text_stream"]
@@ -100,7 +103,8 @@ def test_decoders_every_competitor_and_ratio(run):
     check_entries(table, DECODERS, {
         "botocore EventStreamBuffer": "ok", "botocore EventStream": "ok", "fastsmr python": "ok",
         "fastsmr c": c, "fastsmr.install() c": c, "smithy Event.decode": smithy,
-        "smithy Event.decode_async": smithy, "CRC-32 floor": "ok", "memory copy floor": "ok",
+        "smithy Event.decode_async": smithy, "fastsmr.smithy decoder": smithy, "CRC-32 floor": "ok",
+        "memory copy floor": "ok",
     })
     check_ratios(table, {(f, s, "seconds") for f, s in DECODER_RATIOS})
     floor = table["competitors"][DECODERS.index("CRC-32 floor")]
@@ -222,3 +226,17 @@ def test_paced_case_measures_each_client_and_its_floor():
     assert ("fastsmr.payload_parts", "floor: recv per thread", "cpu_per_token") in found
     assert ("fastsmr.mux.Reader", "floor: one epoll loop", "cpu_per_token") in found
     assert all(r["status"] == "ok" for r in table["ratios"]), table["ratios"]
+
+
+@pytest.mark.skipif(installed("aws_sdk_sagemaker_runtime_http2"), reason="tests/smithy measures the new SDK's cases")
+def test_new_sdk_cases_without_the_new_sdk_say_why(tmp_path):
+    path = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "fastsmr", "bench", "--quick", "--case", "smithy-bidirectional", "smithy-converse",
+               "--json", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    tables = json.loads(path.read_text(encoding="utf-8"))["tables"]
+    assert {t["case"] for t in tables} == {"smithy-bidirectional", "smithy-converse"}
+    for table in tables:
+        assert [c["status"] for c in table["competitors"]] == ["skipped"] * 3
+        assert all(c["reason"] for c in table["competitors"])

@@ -436,3 +436,13 @@ def test_commands_that_need_boto3_say_so_without_it(command):
     assert done.returncode == 2
     assert "needs boto3: pip install 'fastsmr[demo]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_invoke_bidirectional_without_the_new_sdk_says_what_to_install(env):
+    hidden = "import sys; sys.modules['aws_sdk_sagemaker_runtime_http2'] = None; from fastsmr.cli import main; "
+    result = subprocess.run(
+        [sys.executable, "-c", hidden + "sys.exit(main(['invoke', '--bidirectional', 'x', '--body', 'x']))"],
+        capture_output=True, env=env, timeout=TIMEOUT,
+    )
+    assert result.returncode == 2
+    assert "pip install 'fastsmr[smithy]'" in err(result) and "Python 3.12" in err(result)

@@ -119,6 +119,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--start-delay", type=float, default=0.0, help="seconds before the first token")
     serve.add_argument("--part-bytes", type=int, default=0, help="re-slice output into parts of this many bytes")
     serve.add_argument("--seed", type=int, default=0, help="seed of the pseudo-text")
+    serve.add_argument(
+        "--bidirectional",
+        action="store_true",
+        help="serve InvokeEndpointWithBidirectionalStream over HTTP/2 and TLS instead (endpoints: the "
+        "formats and echo; needs pip install 'fastsmr[smithy]')",
+    )
+    serve.add_argument(
+        "--ca-file", metavar="PATH", help="with --bidirectional: write the CA certificate clients must trust here "
+        "(default: a temporary file, removed at exit)"
+    )
 
     invoke = command(
         "invoke",
@@ -138,6 +148,16 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--custom-attributes", help="CustomAttributes to send")
     invoke.add_argument(
         "--format", choices=TEXT_FORMATS, default="auto", help="model output format for text mode (default auto)"
+    )
+    invoke.add_argument(
+        "--bidirectional",
+        action="store_true",
+        help="call InvokeEndpointWithBidirectionalStream with the new AWS SDK for Python (HTTP/2; Python 3.12+, "
+        "pip install 'fastsmr[smithy]'): the body goes out as request events",
+    )
+    invoke.add_argument("--ca-bundle", metavar="FILE", help="with --bidirectional: trust this CA (a local `fastsmr serve --bidirectional`)")
+    invoke.add_argument(
+        "--data-type", choices=("UTF8", "BINARY"), default="UTF8", help="with --bidirectional: the request parts' DataType"
     )
     mode = invoke.add_mutually_exclusive_group()
     mode.add_argument("--raw", action="store_true", help="write each PayloadPart's bytes as they arrive")
@@ -236,11 +256,12 @@ def _serve(args: argparse.Namespace) -> int:
     from ..testing.server import EndpointServer
 
     fault = args.fault or ("model-stream-error" if args.fail_after is not None else None)
-    names = args.endpoint or list(FORMATS)
+    names = args.endpoint or list(FORMATS) + (["echo"] if args.bidirectional else [])
     try:
         endpoints = {
             name: EndpointConfig(
-                format=args.format or (name if name in FORMATS else "tgi"),
+                echo=args.bidirectional and name == "echo",
+                format=args.format or (name if name in FORMATS else "raw" if name == "echo" else "tgi"),
                 tokens=args.tokens,
                 rate=args.rate,
                 seed=args.seed,
@@ -254,6 +275,16 @@ def _serve(args: argparse.Namespace) -> int:
         }
     except OptionError as exc:
         raise _Failure(str(exc), EXIT_USAGE) from None
+    if args.bidirectional:
+        from . import bidirectional
+
+        try:
+            bidirectional.serve(args, endpoints)
+        except bidirectional.Failure as failure:
+            raise _Failure(str(failure), failure.code) from None
+        return EXIT_OK
+    if args.ca_file:
+        raise _Failure("--ca-file goes with --bidirectional", EXIT_USAGE)
     server = EndpointServer(endpoints, host=args.host, port=args.port)
 
     async def serve() -> None:
@@ -341,6 +372,10 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _invoke(args: argparse.Namespace) -> int:
+    if args.bidirectional:
+        return _invoke_bidirectional(args)
+    if args.ca_bundle:
+        raise _Failure("--ca-bundle goes with --bidirectional", EXIT_USAGE)
     _need_boto3("invoke")
     import botocore.exceptions
     import urllib3.exceptions
@@ -400,6 +435,21 @@ def _invoke(args: argparse.Namespace) -> int:
         raise _Failure(f"the stream failed: {exc}", EXIT_ERROR) from None
     finally:
         fastsmr.uninstall()
+    return EXIT_OK
+
+
+def _invoke_bidirectional(args: argparse.Namespace) -> int:
+    from . import bidirectional
+
+    unused = [option for option, value in (("--accept", args.accept), ("--custom-attributes", args.custom_attributes))
+              if value]
+    if unused:
+        raise _Failure(f"{', '.join(unused)} do not apply to --bidirectional", EXIT_USAGE)
+    body = _read_body(args.body)
+    try:
+        bidirectional.invoke(args, body, _is_loopback(args.endpoint_url))
+    except bidirectional.Failure as failure:
+        raise _Failure(str(failure), failure.code) from None
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import types
-from typing import Any, Iterator, List, Optional, TextIO, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 import fastsmr
 from fastsmr.codec import _codec_py as _pure
@@ -34,9 +34,12 @@ class ServerProcess:
     'http://127.0.0.1:...'
     """
 
-    def __init__(self, startup_timeout: float = 30.0) -> None:
+    def __init__(self, startup_timeout: float = 30.0, args: Sequence[str] = ()) -> None:
         self.startup_timeout = startup_timeout
+        self.args = list(args)
         self.url = ""
+        #: With ``--bidirectional``: the CA certificate file clients must trust.
+        self.ca_bundle = ""
         self._proc: Optional[subprocess.Popen] = None
         self._stderr: Optional[Any] = None
 
@@ -46,7 +49,7 @@ class ServerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self._stderr = tempfile.TemporaryFile()
-        command = [sys.executable, "-m", "fastsmr", "serve", "--host", "127.0.0.1", "--port", "0"]
+        command = [sys.executable, "-m", "fastsmr", "serve", "--host", "127.0.0.1", "--port", "0", *self.args]
         self._proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env, text=True
         )
@@ -56,7 +59,7 @@ class ServerProcess:
         # readline() cannot time out on a pipe on every platform; a reader thread can.
         threading.Thread(target=lambda: [lines.put(line) for line in iter(stdout.readline, "")], daemon=True).start()
         deadline = time.monotonic() + self.startup_timeout
-        while not self.url:
+        while not self.url or ("--bidirectional" in self.args and not self.ca_bundle):
             try:
                 line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
@@ -64,6 +67,8 @@ class ServerProcess:
                 raise RuntimeError(f"the endpoint did not start within {self.startup_timeout:g} s") from None
             if line.startswith("endpoint_url: "):
                 self.url = line.split(": ", 1)[1].strip()
+            elif line.startswith("ca_bundle: "):
+                self.ca_bundle = line.split(": ", 1)[1].strip()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

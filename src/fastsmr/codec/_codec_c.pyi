@@ -1,6 +1,6 @@
 """Type stubs for the C backend; ``_codec_py`` has the same API in Python."""
 
-from typing import Any, Dict, Iterable, Iterator, List, Literal, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Tuple
 
 BACKEND: Literal["c"]
 
@@ -28,7 +28,11 @@ class Message:
 
 class Decoder:
     def __init__(
-        self, *, max_payload_length: int = ..., max_headers_length: int = ...
+        self,
+        *,
+        max_payload_length: int = ...,
+        max_headers_length: int = ...,
+        header_converters: Optional[Mapping[int, Callable[[Any], Any]]] = ...,
     ) -> None: ...
     @property
     def buffered(self) -> int: ...

@@ -52,7 +52,9 @@ from .errors import (
 from .message import (
     DEFAULT_MAX_HEADERS_LENGTH,
     DEFAULT_MAX_PAYLOAD_LENGTH,
+    check_converters,
     check_limit,
+    convert_header,
     message_repr,
 )
 
@@ -278,6 +280,14 @@ cdef class Decoder:
     Feed it chunks as they arrive; each call returns the messages the chunk
     completed. ``close()`` checks that the stream did not end mid-message.
 
+    ``header_converters`` maps header value type codes (0 true, 1 false,
+    2 byte, 3 short, 4 integer, 5 long, 6 byte array, 7 string,
+    8 timestamp, 9 uuid) to callables: a value of such a type goes, as it
+    would otherwise be returned, through its callable, and the result is
+    the header's value (a header block that repeats is converted once).
+    What a converter raises becomes an ``InvalidHeader`` naming the header,
+    caused by it.
+
     >>> import fastsmr
     >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
     >>> d = fastsmr.Decoder()
@@ -295,6 +305,7 @@ cdef class Decoder:
     cdef cached_str _strings[CACHE_SLOTS]
     cdef cached_block _blocks[BLOCK_SLOTS]
     cdef unsigned int _next_block
+    cdef tuple _convert  # header_converters indexed by type code, or None
 
     def __cinit__(self):
         fsmr_decoder_init(&self._dec, 0, 0)
@@ -302,9 +313,10 @@ cdef class Decoder:
         memset(self._blocks, 0, sizeof(self._blocks))
 
     def __init__(self, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
-                 max_headers_length=DEFAULT_MAX_HEADERS_LENGTH):
+                 max_headers_length=DEFAULT_MAX_HEADERS_LENGTH, header_converters=None):
         cdef uint32_t max_headers = check_limit("max_headers_length", max_headers_length)
         cdef uint32_t max_payload = check_limit("max_payload_length", max_payload_length)
+        cdef tuple convert = check_converters(header_converters)
         # A second __init__ frees the header buffer and the payload being
         # assembled: never while a feed() in another thread writes into them.
         self._enter("__init__")
@@ -313,6 +325,8 @@ cdef class Decoder:
             fsmr_decoder_init(&self._dec, max_headers, max_payload)
             self._payload = None
             self._error = None
+            self._convert = convert
+            self._drop_blocks()
         finally:
             self._leave()
 
@@ -336,6 +350,13 @@ cdef class Decoder:
     cdef void _leave(self) noexcept:
         with cython.critical_section(self):
             self._busy = False
+
+    cdef void _drop_blocks(self) noexcept:
+        # Parsed header blocks depend on the converters: a new __init__ forgets them.
+        cdef int i
+        for i in range(BLOCK_SLOTS):
+            Py_XDECREF(self._blocks[i].headers)
+            self._blocks[i].headers = NULL
 
     def __dealloc__(self):
         cdef int i
@@ -412,6 +433,8 @@ cdef class Decoder:
                     value = PyBytes_FromStringAndSize(<const char *>h.value, h.value_length)
                 else:
                     value = h.integer
+                if self._convert is not None and self._convert[h.type] is not None:
+                    value = convert_header(self._convert[h.type], value, name, h.type, base + h.offset)
                 # One hash lookup instead of two: a duplicate leaves the size as is.
                 count = PyDict_GET_SIZE(headers)
                 PyDict_SetDefault(headers, name, value)
@@ -456,7 +479,11 @@ cdef class Decoder:
                 headers = <dict>slot.headers
                 break
         else:
-            headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+            try:
+                headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+            except (InvalidHeader, DuplicateHeader) as error:
+                error.header_block = PyBytes_FromStringAndSize(<const char *>m.headers, m.headers_length)
+                raise
             if m.headers_length <= BLOCK_MAX_LENGTH:
                 slot = &self._blocks[self._next_block]
                 self._next_block = (self._next_block + 1) % BLOCK_SLOTS

@@ -9,7 +9,7 @@ So one server can serve a whole test suite:
 >>> from fastsmr.testing.config import EndpointConfig, overrides_from_attributes
 >>> base = EndpointConfig(format="tgi", tokens=8)
 >>> base.replace(**overrides_from_attributes("trace=7; fastsmr-fault=bad-crc; fastsmr-fail-after=3"))
-EndpointConfig(format='tgi', tokens=8, rate=0.0, seed=0, fault='bad-crc', fail_after=3, error_code='ModelInvocationTimeExceeded', start_delay=0.0, part_bytes=0, status=500, variant='AllTraffic', pace_origin=0.0)
+EndpointConfig(format='tgi', tokens=8, rate=0.0, seed=0, fault='bad-crc', fail_after=3, error_code='ModelInvocationTimeExceeded', start_delay=0.0, part_bytes=0, status=500, variant='AllTraffic', pace_origin=0.0, echo=False)
 
 The request body's usual token limits (TGI/LMI ``parameters.max_new_tokens``,
 OpenAI and Claude ``max_tokens``/``max_completion_tokens``, Llama's
@@ -104,6 +104,10 @@ class EndpointConfig:
     #: (every stream's token at once, as a batching engine emits them).
     #: 0 paces from the stream's own start.
     pace_origin: float = 0.0
+    #: Answer with the request's own bytes (the request body, or each request
+    #: of a bidirectional stream) instead of generated text; pacing,
+    #: re-slicing and faults apply to them as to the text. SageMaker routes only.
+    echo: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -148,7 +152,11 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if key == "fault":
             return None if value in (None, "", "none") else str(value)
-        if isinstance(default, bool) or value is None:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[str(value).lower()]
+        if value is None:
             raise TypeError
         if isinstance(default, int):
             if isinstance(value, float) and not value.is_integer():
@@ -157,7 +165,7 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(default, float):
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         raise OptionError(f"option {name!r} has a bad value: {value!r}") from None
 
 

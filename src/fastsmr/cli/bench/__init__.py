@@ -36,6 +36,8 @@ CASES: Dict[str, str] = {
     "e2e-async": "aiobotocore against the local endpoint, unpaced",
     "paced": "128 streams at 30 tokens/s, phases spread: every client and its floor, a fresh process each",
     "paced-batched": "the same with every stream's token arriving at once (a batching engine)",
+    "smithy-bidirectional": "the new AWS SDK: SageMaker bidirectional streaming over HTTP/2, stock smithy vs fastsmr",
+    "smithy-converse": "the new AWS SDK: Bedrock converse_stream, stock smithy vs fastsmr",
 }
 
 PACED_RATE = 30.0
@@ -65,7 +67,7 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Dict[str, Any]:
     """Run ``cases`` (default: all) and return the JSON-ready document of the results."""
-    from . import _clients, _codecs, _paced, _report
+    from . import _clients, _codecs, _paced, _report, _smithy
 
     selected = [c for c in CASES if cases is None or c in cases]
     decoder_rounds = rounds or (3 if quick else 7)
@@ -78,6 +80,9 @@ def run(
     start_info = _report.machine_info()
     started = time.perf_counter()
     server = _clients.Server()
+    http2_server = _smithy.BidirectionalServer()
+    # The new SDK's cases: one stream and 16 unless --streams says otherwise.
+    smithy_levels = levels if streams else [1, 16]
     tables = []
     try:
         for case in selected:
@@ -88,6 +93,10 @@ def run(
                 tables.append(_codecs.decoder_table(case, quick=quick, rounds=r))
             elif case == "crc":
                 tables.append(_codecs.crc_table(quick=quick, rounds=decoder_rounds))
+            elif case == "smithy-bidirectional":
+                tables += _smithy.bidirectional_tables(http2_server, levels=smithy_levels, quick=quick, rounds=e2e_rounds)
+            elif case == "smithy-converse":
+                tables += _smithy.converse_tables(server.start, levels=smithy_levels, quick=quick, rounds=e2e_rounds)
             elif case == "memory":
                 # tracemalloc's figures hardly vary: few rounds suffice.
                 tables.append(_codecs.memory_table(quick=quick, rounds=1 if quick else 3))
@@ -99,6 +108,7 @@ def run(
                 tables += build(server, levels=levels, rate=0.0, quick=quick, rounds=e2e_rounds, paced_seconds=0.0)
     finally:
         server.close()
+        http2_server.close()
     return _report.document(tables, argv=list(argv), quick=quick, elapsed=time.perf_counter() - started,
                             start_info=start_info)
 

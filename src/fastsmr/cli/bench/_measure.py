@@ -26,7 +26,7 @@ __all__ = ["Entry", "Pair", "Table", "rotation", "summary", "time_rounds", "STAT
 STATISTICS = f"numpy {_np.__version__}" if _np is not None else "the statistics module (numpy not installed)"
 
 #: Metrics where a bigger number is better; for all others (seconds, CPU) smaller is.
-HIGHER_IS_BETTER = {"tokens_per_s"}
+HIGHER_IS_BETTER = {"tokens_per_s", "events_per_s"}
 
 
 def summary(values: Sequence[float]) -> Dict[str, float]:

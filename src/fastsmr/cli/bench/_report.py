@@ -18,12 +18,15 @@ __all__ = ["machine_info", "versions", "table_json", "document", "text_lines", "
 BEGIN = "<!-- fastsmr bench: generated section, rewritten by `fastsmr bench --markdown` -->"
 END = "<!-- fastsmr bench: end of generated section -->"
 
-_DISTRIBUTIONS = ("botocore", "boto3", "aiobotocore", "smithy-aws-event-stream", "smithy-core", "numpy",
+_DISTRIBUTIONS = ("botocore", "boto3", "aiobotocore", "smithy-aws-event-stream", "smithy-core", "smithy-json",
+                  "aws-sdk-sagemaker-runtime-http2", "aws-sdk-bedrock-runtime", "awscrt", "h2", "numpy",
                   "matplotlib", "zlib-ng", "isal", "orjson")
 _UNITS = {
     "seconds": ("time", "s"),
     "cpu_per_token": ("CPU/token", "s"),
     "tokens_per_s": ("tokens/s", ""),
+    "cpu_per_event": ("CPU/event", "s"),
+    "events_per_s": ("events/s", ""),
     "cpu_percent": ("client CPU", "%"),
     "wall_seconds": ("wall", "s"),
     "cpu_seconds": ("CPU", "s"),
@@ -156,11 +159,12 @@ def document(tables: List[Table], *, argv: List[str], quick: bool, elapsed: floa
 
 
 def _quantity(metric: str, value: float) -> str:
-    if metric in ("seconds", "wall_seconds", "cpu_seconds", "cpu_per_token", "latency_p50", "latency_p99", "ttft_p50"):
+    if metric in ("seconds", "wall_seconds", "cpu_seconds", "cpu_per_token", "cpu_per_event", "latency_p50", "latency_p99",
+                  "ttft_p50"):
         for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
             if value >= scale or unit == "ns":
                 return f"{value / scale:.3g} {unit}"
-    if metric == "tokens_per_s":
+    if metric in ("tokens_per_s", "events_per_s"):
         return f"{value:,.0f}/s"
     if metric == "cpu_percent":
         return f"{value:.3g} %"
