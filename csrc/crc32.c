@@ -100,16 +100,6 @@ static uint32_t crc32_table(uint32_t crc, const uint8_t *p, size_t len)
 #define FSMR_ALWAYS_INLINE static inline __attribute__((always_inline))
 #endif
 
-/* The checksum of a few bytes (at most one block of a SIMD kernel), and
-   their copy when dst is set. */
-static uint32_t table_copy_small(uint32_t crc, uint8_t *dst, const uint8_t *p, size_t len)
-{
-    if (dst && len) {
-        memcpy(dst, p, len);
-    }
-    return crc32_table(crc, p, len);
-}
-
 /* memcpy, with non-temporal stores where the CPU has them: the destination
    lines are not read in first (no read-for-ownership) and do not push the
    source out of the cache. The caller fences. */
@@ -172,6 +162,20 @@ static uint32_t crc32_table_copy(uint32_t crc, uint8_t *dst, const uint8_t *p, s
     return crc;
 }
 
+/* ------------------------------------------------------- x86-64 folding */
+
+#if defined(FSMR_X86_64)
+
+/* The checksum of a few bytes (at most one block of a SIMD kernel), and
+   their copy when dst is set. */
+static uint32_t table_copy_small(uint32_t crc, uint8_t *dst, const uint8_t *p, size_t len)
+{
+    if (dst && len) {
+        memcpy(dst, p, len);
+    }
+    return crc32_table(crc, p, len);
+}
+
 /* Bytes to copy one at a time before dst is aligned to `align` (a power of
    two) for streaming stores, at most len. */
 static size_t head_to_align(const uint8_t *dst, size_t len, size_t align)
@@ -179,10 +183,6 @@ static size_t head_to_align(const uint8_t *dst, size_t len, size_t align)
     size_t head = (size_t)(-(uintptr_t)dst & (align - 1));
     return head < len ? head : len;
 }
-
-/* ------------------------------------------------------- x86-64 folding */
-
-#if defined(FSMR_X86_64)
 
 /* Fold the 128-bit lane acc forward over a distance whose constants are in
    k (low qword: x^(D+32), high qword: x^(D-32)) and add the lane next. */
