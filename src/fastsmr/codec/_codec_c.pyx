@@ -7,7 +7,9 @@
 #   and header-block caches are touched only between _enter() and _leave(),
 #   which let one call at a time in (a critical section guards the busy
 #   flag on free-threaded builds); a second thread gets a RuntimeError,
-#   never shared writes.
+#   never shared writes. The GIL-free copy of a large payload writes only
+#   into the bytes object the decoder allocated for it and has not handed
+#   out yet.
 #   (``buffered`` reads one aligned 32-bit count without claiming it.)
 # * A Message's fields are set when it is built; the one written later, the
 #   private copy of its headers made on first access, is made under the
