@@ -164,7 +164,7 @@ def main(argv=None) -> int:
         competitors["botocore"] = botocore_decode
     times = measure(competitors, chunks, rounds)
     for name, values in times.items():
-        print(f"    {name:<28} {size / statistics.median(values) / 1e9:8.2f} GB/s")
+        print(f"    {name:<34} {size / statistics.median(values) / 1e9:8.2f} GB/s")
     if _speedups:
         show_ratio("c vs binascii.crc32 throughput", times, "fastsmr c", "binascii.crc32", 3.5)
         show_ratio(f"c vs {crc_name}", times, "fastsmr c", f"{crc_name} (fastest CRC-32)", None)
