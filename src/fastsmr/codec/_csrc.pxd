@@ -13,7 +13,6 @@ cdef extern from "fastsmr.h" nogil:
 
     uint32_t fsmr_crc32(uint32_t crc, const void *buf, size_t len)
     uint32_t fsmr_crc32_using(fsmr_crc32_impl impl, uint32_t crc, const void *buf, size_t len)
-    uint32_t fsmr_crc32_copy(uint32_t crc, void *dst, const void *src, size_t len, int uncached)
     uint32_t fsmr_crc32_copy_using(fsmr_crc32_impl impl, uint32_t crc, void *dst, const void *src, size_t len,
                                    int uncached)
     int fsmr_crc32_available(fsmr_crc32_impl impl)
