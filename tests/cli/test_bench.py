@@ -56,8 +56,8 @@ def installed(module: str) -> bool:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / "bench.json"
-    command = [sys.executable, "-m", "fastsmr", "bench", "--quick", "--case", "tokens-64k", "crc", "memory", "e2e-sync",
-               "e2e-async", "--streams", "1", "--rounds", "2", "--json", str(path)]
+    command = [sys.executable, "-m", "fastsmr", "bench", "--quick", "--case", "tokens-64k", "large-payload", "crc",
+               "threads", "memory", "e2e-sync", "e2e-async", "--streams", "1", "--rounds", "2", "--json", str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return result, json.loads(path.read_text(encoding="utf-8"))
@@ -109,6 +109,37 @@ def test_decoders_every_competitor_and_ratio(run):
     check_ratios(table, {(f, s, "seconds") for f, s in DECODER_RATIOS})
     floor = table["competitors"][DECODERS.index("CRC-32 floor")]
     assert floor["implementation"]
+
+
+def test_large_payload_also_against_binascii(run):
+    _, doc = run
+    (table,) = [t for t in doc["tables"] if t["case"] == "large-payload"]
+    c = "ok" if fastsmr.BACKEND == "c" else "skipped"
+    # fastsmr.payload_parts reads SageMaker's PayloadParts: this stream has none.
+    names = [n for n in DECODERS if n != "fastsmr.payload_parts"] + ["binascii.crc32"]
+    check_entries(table, names, {
+        "botocore EventStreamBuffer": "ok", "fastsmr python": "ok", "fastsmr c": c, "CRC-32 floor": "ok",
+        "memory copy floor": "ok", "binascii.crc32": "ok",
+    })
+    binascii_pairs = {(f, "binascii.crc32", "seconds") for f in ("fastsmr c", "fastsmr python")}
+    pairs = {(f, s, "seconds") for f, s in DECODER_RATIOS if f != "fastsmr.payload_parts"}
+    check_ratios(table, pairs | binascii_pairs)
+    primary = "fastsmr c" if fastsmr.BACKEND == "c" else "fastsmr python"
+    assert ("large-payload", primary, "binascii.crc32") in {(h["case"], h["fast"], h["slow"]) for h in doc["headline"]}
+    for item in table["competitors"]:
+        if item["status"] == "ok":
+            assert item["gb_per_s"] > 0
+
+
+def test_threads_one_against_two_for_each_way_of_feeding(run):
+    _, doc = run
+    (table,) = [t for t in doc["tables"] if t["case"] == "threads"]
+    c = "ok" if fastsmr.BACKEND == "c" else "skipped"
+    rows = [(backend, feeding) for backend in ("c", "python") for feeding in ("decode", "256 KiB reads")]
+    names = [f"fastsmr {b} {f}, {n} thread{'s' if n == 2 else ''}" for b, f in rows for n in (1, 2)]
+    check_entries(table, names, {name: c if " c " in name else "ok" for name in names})
+    check_ratios(table, {(f"fastsmr {b} {f}, 2 threads", f"fastsmr {b} {f}, 1 thread", "seconds") for b, f in rows})
+    assert table["units"] == 4 and table["bytes"] > 4 * 2**20
 
 
 def test_crc_every_implementation(run):

@@ -7,7 +7,9 @@
 #   and header-block caches are touched only between _enter() and _leave(),
 #   which let one call at a time in (a critical section guards the busy
 #   flag on free-threaded builds); a second thread gets a RuntimeError,
-#   never shared writes.
+#   never shared writes. The GIL-free copy of a large payload writes only
+#   into the bytes object the decoder allocated for it and has not handed
+#   out yet.
 #   (``buffered`` reads one aligned 32-bit count without claiming it.)
 # * A Message's fields are set when it is built; the one written later, the
 #   private copy of its headers made on first access, is made under the
@@ -157,6 +159,28 @@ def _crc32_using(str name, data, value=0):
     finally:
         PyBuffer_Release(&view)
     return crc
+
+
+def _crc32_copy_using(str name, data, value=0, bint uncached=False, Py_ssize_t at=0):
+    """``crc32`` through the named implementation's copying twin: ``(crc, out)``.
+
+    ``out`` is ``at + len(data) + 64`` bytes of 0xA5 with the copy at ``at``,
+    so a test can see both the copy and that nothing around it was written.
+    """
+    cdef fsmr_crc32_impl impl = _impl_named(name)
+    cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
+    cdef Py_buffer view
+    cdef bytes out
+    if at < 0:
+        raise ValueError("at must be >= 0")
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(NULL, at + view.len + 64)
+        memset(PyBytes_AS_STRING(out), 0xA5, at + view.len + 64)
+        crc = fsmr_crc32_copy_using(impl, crc, PyBytes_AS_STRING(out) + at, view.buf, <size_t>view.len, uncached)
+    finally:
+        PyBuffer_Release(&view)
+    return crc, out
 
 
 # A Message only refers to a dict of str/int/bytes/bool and to bytes, so it
@@ -323,6 +347,10 @@ cdef class Decoder:
         try:
             fsmr_decoder_free(&self._dec)
             fsmr_decoder_init(&self._dec, max_headers, max_payload)
+            # Every payload ends up in a bytes object: a large one is copied
+            # there by the C core, checksummed in the same pass and without
+            # the GIL, even when the whole message is in one chunk.
+            self._dec.buffer_payloads_from = NOGIL_WORK
             self._payload = None
             self._error = None
             self._convert = convert

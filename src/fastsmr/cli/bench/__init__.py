@@ -31,6 +31,7 @@ CASES: Dict[str, str] = {
     "large-payload": "decoders: a 16 MiB payload in 64 KiB chunks",
     "converse": "decoders and EventStream: Bedrock ConverseStream JSON events",
     "crc": "CRC-32 implementations (the floor)",
+    "threads": "decoders: two threads decoding large messages against one, whole and in 256 KiB reads",
     "memory": "tracemalloc peak and retained bytes per stream, 1,000 streams open",
     "e2e-sync": "boto3 against the local endpoint, unpaced (1, 16, 128 streams)",
     "e2e-async": "aiobotocore against the local endpoint, unpaced",
@@ -67,7 +68,7 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Dict[str, Any]:
     """Run ``cases`` (default: all) and return the JSON-ready document of the results."""
-    from . import _clients, _codecs, _paced, _report, _smithy
+    from . import _clients, _codecs, _paced, _report, _smithy, _threads
 
     selected = [c for c in CASES if cases is None or c in cases]
     decoder_rounds = rounds or (3 if quick else 7)
@@ -97,6 +98,8 @@ def run(
                 tables += _smithy.bidirectional_tables(http2_server, levels=smithy_levels, quick=quick, rounds=e2e_rounds)
             elif case == "smithy-converse":
                 tables += _smithy.converse_tables(server.start, levels=smithy_levels, quick=quick, rounds=e2e_rounds)
+            elif case == "threads":
+                tables.append(_threads.threads_table(quick=quick, rounds=decoder_rounds))
             elif case == "memory":
                 # tracemalloc's figures hardly vary: few rounds suffice.
                 tables.append(_codecs.memory_table(quick=quick, rounds=1 if quick else 3))
