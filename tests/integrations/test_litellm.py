@@ -164,3 +164,24 @@ def test_litellm_decodes_with_botocores_buffer():
     assert "EventStreamBuffer" in inspect.getsource(common_utils.AWSEventStreamDecoder.iter_bytes)
     assert fastsmr.install()
     assert isinstance(bes.EventStreamBuffer(), fastsmr.boto.buffer.EventStreamBuffer)
+
+
+def test_bench_case_measures_every_competitor():
+    from fastsmr.cli.bench import _clients, _litellm, _report
+
+    server = _clients.Server()
+    try:
+        tables = _litellm.litellm_tables(server, quick=True, rounds=1, e2e_rounds=1, tokens=300)
+    finally:
+        server.close()
+    doc = _report.document(tables, argv=[], quick=True, elapsed=1.0, start_info=_report.machine_info())
+    assert [t["case"] for t in doc["tables"]] == ["litellm"] * 3
+    for table in doc["tables"]:
+        for competitor in table["competitors"]:
+            if competitor["name"].endswith(" c") and fastsmr.BACKEND != "c":
+                assert competitor["status"] == "skipped"
+                continue
+            assert competitor["status"] == "ok", competitor
+            for summary in competitor["metrics"].values():
+                assert summary["min"] > 0
+        assert all(r["status"] == "ok" for r in table["ratios"] if " c" not in r["fast"] or fastsmr.BACKEND == "c")

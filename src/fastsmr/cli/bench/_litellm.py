@@ -256,11 +256,12 @@ def _e2e_table(server: Any, tokens: int, rounds: int) -> Table:
                  pairs, notes, rounds, params)
 
 
-def litellm_tables(server: Any, *, quick: bool, rounds: int, e2e_rounds: int) -> List[Table]:
-    """The case's three tables (in memory in 64 KiB chunks and per message, end to end)."""
+def litellm_tables(server: Any, *, quick: bool, rounds: int, e2e_rounds: int, tokens: int = 0) -> List[Table]:
+    """The case's three tables (in memory in 64 KiB chunks and per message, end to end),
+    over ``tokens`` tokens (default 20,000, 2,000 when ``quick``)."""
     from fastsmr.testing import generate_tokens, render_stream
 
-    count = 2_000 if quick else 20_000
+    count = tokens or (2_000 if quick else 20_000)
     # What the e2e table's endpoint sends, without TGI's final end-of-sequence event.
     part = {":event-type": "PayloadPart", ":content-type": "application/octet-stream", ":message-type": "event"}
     messages = [fastsmr.encode(part, body) for body in render_stream("tgi", generate_tokens(count), finish=False)]
