@@ -199,6 +199,8 @@ def check(data: bytes, chunks: List[bytes], pattern: str) -> None:
         assert ours == theirs[: len(ours)]
         return
     assert ours == theirs, (error, their_error)
+    if prelude_checks_in_another_order(error, their_error):
+        return
     if isinstance(their_error, bes.ParserError):
         expected = [boto for ours_, boto in BOTOCORE_CLASSES.items() if isinstance(error, ours_)]
         assert expected and isinstance(error, expected[0]) and isinstance(their_error, expected[0]), (
@@ -208,6 +210,16 @@ def check(data: bytes, chunks: List[bytes], pattern: str) -> None:
     else:
         # a generic crash in botocore (KeyError, UnicodeDecodeError): ours names it
         assert their_error is not None and isinstance(error, fastsmr.DuplicateHeader), (error, their_error)
+
+
+def prelude_checks_in_another_order(error: Exception, their_error: Any) -> bool:
+    """A prelude both corrupt and over a limit: older botocore (1.31, for one) checks
+    the limits first, newer botocore (and fastsmr) the CRC first."""
+    limits = (bes.InvalidHeadersLength, bes.InvalidPayloadLength)
+    prelude_crc = isinstance(error, fastsmr.ChecksumMismatch) and error.part == "prelude"
+    return (prelude_crc and isinstance(their_error, limits)) or (
+        isinstance(error, limits) and isinstance(their_error, bes.ChecksumMismatch)
+    )
 
 
 @SETTINGS
@@ -509,6 +521,8 @@ def test_parsed_events_equal_stock_for_every_model(backend, operation, data):
 
 def test_parse_of_a_shape_that_is_not_a_stream(backend):
     model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    if "InvokeEndpointWithResponseStream" not in model.operation_names:
+        pytest.skip("this botocore predates SageMaker's response streams")
     output = model.operation_model("InvokeEndpointWithResponseStream").output_shape
     wire = fastsmr.encode({":message-type": "event", ":event-type": "PayloadPart"}, b"x")
     parser = botocore.parsers.EventStreamJSONParser()
