@@ -15,7 +15,7 @@ from __future__ import annotations
 from . import aio
 from ._install import install, is_installed, uninstall
 from ._warnings import BotocoreCompatibilityWarning, FastsmrWarning, SmithyCompatibilityWarning
-from .boto import payload_parts, wrap
+from .boto import close_buffer, payload_parts, wrap
 from .codec import (
     BACKEND,
     Byte,
@@ -68,6 +68,7 @@ __all__ = [
     "Timestamp",
     "TruncatedStreamError",
     "Uuid",
+    "close_buffer",
     "crc32",
     "decode",
     "encode",

@@ -219,6 +219,18 @@ def test_plot_writes_a_png(run, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.skipif(installed("litellm"), reason="LiteLLM is installed: tests/integrations measures the case")
+def test_litellm_case_without_litellm_says_how_to_get_it():
+    from fastsmr.cli.bench import _litellm
+
+    tables = _litellm.litellm_tables(None, quick=True, rounds=1, e2e_rounds=1, tokens=10)
+    assert len(tables) == 3
+    for table in tables:
+        assert {e.name: e.status for e in table.entries} == {e.name: "skipped" for e in table.entries}
+        assert all("fastsmr[integrations]" in e.reason for e in table.entries)
+        assert table.ratio(table.pairs[0])["status"] == "skipped"
+
+
 def test_unknown_case_is_a_usage_error():
     result = subprocess.run([sys.executable, "-m", "fastsmr", "bench", "--case", "nope"], capture_output=True,
                             text=True, timeout=60)

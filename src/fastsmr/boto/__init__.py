@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterator
 
-__all__ = ["install", "uninstall", "is_installed", "wrap", "payload_parts"]
+__all__ = ["install", "uninstall", "is_installed", "wrap", "payload_parts", "close_buffer"]
 
 
 def install() -> bool:
@@ -18,6 +18,11 @@ def install() -> bool:
     It covers the streams of clients made before and after the call, and
     aiobotocore's when aiobotocore is installed. Events, exceptions,
     ``get_initial_response()`` and ``close()`` stay exactly botocore's.
+    Code that decodes with ``botocore.eventstream.EventStreamBuffer`` itself
+    (LiteLLM) gets fastsmr's buffer from it, with the same messages and
+    exceptions, and botocore's event-stream parsers build events through
+    fastsmr's converters (see :mod:`fastsmr.boto.buffer` and
+    :mod:`fastsmr.boto.parsing`).
     Calling it again is harmless; it is thread-safe. If botocore's internals
     are not the ones fastsmr knows, it warns once
     (:class:`fastsmr.BotocoreCompatibilityWarning`), leaves botocore stock and
@@ -99,3 +104,25 @@ def payload_parts(body: Any) -> Iterator[bytes]:
     from .sync import payload_parts as payload_parts_
 
     return payload_parts_(body)
+
+
+def close_buffer(buffer: Any) -> None:
+    """Declare the end of the stream an ``EventStreamBuffer`` was fed: raise if it ended inside a message.
+
+    botocore's buffer silently keeps the bytes of a message the stream never
+    finished; after the last ``add_data()`` and iteration, this raises
+    :class:`fastsmr.TruncatedStreamError` (also a
+    ``botocore.eventstream.ParserError``) saying how many bytes were left.
+    It takes fastsmr's buffer (what ``EventStreamBuffer()`` builds under
+    :func:`install`) and botocore's own.
+
+    >>> import fastsmr, botocore.eventstream
+    >>> buffer = botocore.eventstream.EventStreamBuffer()
+    >>> buffer.add_data(fastsmr.encode({}, b"whole"))
+    >>> [m.payload for m in buffer]
+    [b'whole']
+    >>> fastsmr.close_buffer(buffer)  # nothing left over: returns None
+    """
+    from .buffer import close
+
+    close(buffer)

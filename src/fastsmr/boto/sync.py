@@ -633,7 +633,10 @@ def _problems() -> List[str]:
             return ["EventStreamMessage differs from the one fastsmr builds"]
     except Exception as error:  # any surprise means: not the botocore we know
         return [f"probing EventStream raised {error!r}"]
-    return []
+    # EventStreamBuffer and the event parsers, for code that decodes without EventStream
+    from . import buffer, parsing
+
+    return buffer.problems() + parsing.problems()
 
 
 def _recognised() -> bool:
@@ -677,9 +680,12 @@ def install() -> bool:
             return True
         if not _recognised():
             return False
+        from . import buffer, parsing
+
         patches: List[Tuple[type, Dict[str, Any]]] = [
             (bes.EventStream, {"_create_raw_event_generator": _create_raw_event_generator, "__iter__": _iter})
         ]
+        patches += buffer.patches() + parsing.patches()
         aio = _aio_module()
         if aio is not None:
             patches += aio.patches()

@@ -39,6 +39,7 @@ CASES: Dict[str, str] = {
     "paced-batched": "the same with every stream's token arriving at once (a batching engine)",
     "smithy-bidirectional": "the new AWS SDK: SageMaker bidirectional streaming over HTTP/2, stock smithy vs fastsmr",
     "smithy-converse": "the new AWS SDK: Bedrock converse_stream, stock smithy vs fastsmr",
+    "litellm": "LiteLLM's SageMaker streaming, stock vs install(): in memory, and end to end (needs the integrations extra)",
 }
 
 PACED_RATE = 30.0
@@ -68,7 +69,7 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Dict[str, Any]:
     """Run ``cases`` (default: all) and return the JSON-ready document of the results."""
-    from . import _clients, _codecs, _paced, _report, _smithy, _threads
+    from . import _clients, _codecs, _litellm, _paced, _report, _smithy, _threads
 
     selected = [c for c in CASES if cases is None or c in cases]
     decoder_rounds = rounds or (3 if quick else 7)
@@ -103,6 +104,8 @@ def run(
             elif case == "memory":
                 # tracemalloc's figures hardly vary: few rounds suffice.
                 tables.append(_codecs.memory_table(quick=quick, rounds=1 if quick else 3))
+            elif case == "litellm":
+                tables += _litellm.litellm_tables(server, quick=quick, rounds=decoder_rounds, e2e_rounds=e2e_rounds)
             elif case in _paced.MODES:
                 tables.append(_paced.paced_table(case, streams=paced_streams, rate=PACED_RATE, rounds=paced_rounds,
                                                  window=paced_window, settle=0.5, progress=progress))

@@ -284,7 +284,8 @@ def _botocore_entries(stream: Optional[Tuple[str, str, str]], sagemaker: bool) -
             for n in names
         ]
     default = fastsmr.codec.backend.impl
-    entries = [Entry(names[0], "baseline", run=_botocore_buffer)]
+    # Under install() botocore's EventStreamBuffer() builds fastsmr's: the baseline uninstalls first.
+    entries = [Entry(names[0], "baseline", run=_botocore_buffer, prepare=fastsmr.uninstall)]
     if stream is None:
         return entries
     make = _event_stream_factory(*stream)
@@ -511,7 +512,8 @@ def memory_table(*, quick: bool, rounds: int) -> Table:
             entries.append(Entry.skipped("fastsmr.install() c", "fastsmr", C_MISSING))
         entries.append(Entry("fastsmr.payload_parts", "fastsmr", run=_open_event_streams(make, True),
                              prepare=_set_backend(fastsmr.codec.backend.impl, False)))
-        entries.append(Entry("botocore EventStreamBuffer", "baseline", run=_open_decoders(EventStreamBuffer, True)))
+        entries.append(Entry("botocore EventStreamBuffer", "baseline", run=_open_decoders(EventStreamBuffer, True),
+                             prepare=fastsmr.uninstall))
     c = _c_backend()
     if c is not None:
         entries.append(Entry("fastsmr c", "fastsmr", run=_open_decoders(c.Decoder)))
