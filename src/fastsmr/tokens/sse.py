@@ -124,6 +124,8 @@ class SSEParser:
             self._after_cr = False
             if part[0] == 10:  # the LF of a CRLF whose CR ended the last part
                 part = part[1:]
+                if self._block == base:  # that CR ended a blank line: the next event starts after the LF
+                    self._block += 1
                 base += 1
         # Offsets are counted in the part as split (CRLF made LF); ``collapsed``
         # maps them back to the stream's bytes where a CRLF became one byte.

@@ -221,10 +221,10 @@ def _openai_text(obj: Any, line: bytes) -> Optional[str]:
                 if choice.__class__ is dict and not choice.get("finish_reason") and choice.get("index", 0) == 0:
                     delta = choice.get("delta")
                     if delta.__class__ is dict:
-                        if len(delta) == 1:
-                            text = delta.get("content")
-                            if text.__class__ is str:
-                                return text
+                        text = delta.get("content")
+                        # vLLM writes the content alone, TGI with the role.
+                        if text.__class__ is str and (len(delta) == 1 or len(delta) == 2 and "role" in delta):
+                            return text
                     elif delta is None:
                         text = choice.get("text")
                         if text.__class__ is str:
@@ -252,8 +252,8 @@ def _openai_chunk_text(obj: dict, choices: list, line: bytes) -> Optional[str]:
     delta = choice.get("delta")
     if delta.__class__ is dict:
         text = delta.get("content")
-        for key, value in delta.items():
-            if key != "content" and key != "role" and value not in _EMPTY:
+        for key, value in delta.items():  # SGLang writes every field, null or not
+            if value is not None and key != "content" and key != "role" and value not in _EMPTY:
                 raise TextStreamError(
                     f"a chunk whose delta carries {key!r}; text_stream yields the answer's text (delta.content) only",
                     line,
@@ -468,39 +468,45 @@ class TextDecoder:
 
     def _event_text(self, event: Any, data: bytes, offset: int) -> Optional[str]:
         """The text of one SSE event, for everything but the common case."""
-        if event is NOT_A_FIELD:
-            raise self._not_sse(data, offset)
+        if event is NOT_A_FIELD or event == "error":  # its data is an error object or a plain message
+            raise self._event_error(event, data, offset)
         if data[:1] == b"[" and data.strip() == b"[DONE]":
             self.done = True
             self._framing = "done"
             return None
-        if event == "error":  # an error event: its data is an error object or a plain message
-            body = data.decode("utf-8", "replace")
-            if body.lstrip()[:1] in ("{", '"'):
-                try:
-                    body = json.loads(body)
-                except ValueError:
-                    pass
-            raise _server_error(body, data)
         return self._object_text(data)
 
     def _after_done(self, events: Iterable) -> None:
         """What may follow ``data: [DONE]``: framing only (blank events, [DONE] again)."""
         for event, data, offset in events:
-            if event is NOT_A_FIELD:
-                raise self._not_sse(data, offset)
-            stripped = data.strip()
-            if not stripped or stripped == b"[DONE]":
-                continue
-            error = TextStreamError("an event after data: [DONE]", data, format=self._format, offset=offset)
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                raise error from None
-            if event == "error" or (isinstance(obj, dict) and _is_error(obj)):
-                error = _server_error(obj, data)
-                error.offset = offset
+            if event is NOT_A_FIELD or event == "error":
+                error = self._event_error(event, data, offset)
+            else:
+                stripped = data.strip()
+                if not stripped or stripped == b"[DONE]":
+                    continue
+                try:
+                    obj = json.loads(data)
+                except ValueError:
+                    obj = None
+                if isinstance(obj, dict) and _is_error(obj):
+                    error = _server_error(obj, data)
+                else:
+                    error = TextStreamError("an event after data: [DONE]", data)
+            error.offset = offset
             raise error
+
+    def _event_error(self, event: Any, data: bytes, offset: int) -> TextStreamError:
+        """The error that an error event, or a line that is no field, raises."""
+        if event is NOT_A_FIELD:
+            return self._not_sse(data, offset)
+        body = data.decode("utf-8", "replace")
+        if body.lstrip()[:1] in ("{", '"'):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                pass
+        return _server_error(body, data)
 
     def _not_sse(self, line: bytes, offset: int) -> TextStreamError:
         """The error for a line of an SSE stream that is no field: an error
