@@ -408,7 +408,7 @@ def test_auto_detection_raises_rather_than_answering_nothing(stream):
     for parts in sizes(stream, 1, 4):
         got, error = outcome(parts)
         assert got == [] and type(error) is TextStreamError
-        assert 'format "auto" read the stream as' in str(error) and "pass the format" in str(error)
+        assert 'Format "auto" read the stream as' in str(error) and "pass the format" in str(error)
         assert outcome(parts, "raw") == ([stream.decode()], None) or "".join(outcome(parts, "raw")[0]) == stream.decode()
 
 

@@ -166,7 +166,7 @@ def _unrecognised(obj: Any, line: bytes, expected: str) -> TextStreamError:
         if "choices" in obj:
             hint = 'OpenAI-compatible chunks are format="openai"'
         elif "token" in obj or "outputs" in obj:
-            hint = 'token objects are format="tgi" (Server-Sent Events) or "lmi" (JSON lines)'
+            hint = 'Token objects are format="tgi" (Server-Sent Events) or "lmi" (JSON lines)'
         else:
             hint = ""
     else:
@@ -205,7 +205,7 @@ def _token_text(obj: Any, line: bytes) -> Optional[str]:
                     return outputs[0]
                 raise TextStreamError(
                     f"an outputs line of {len(outputs)} sequences; text_stream reads one", line,
-                    hint="send one input per request",
+                    hint="Send one input per request",
                 )
     raise _unrecognised(obj, line, 'a token object ({"token": {"text": ...}})')
 
@@ -246,7 +246,7 @@ def _openai_chunk_text(obj: dict, choices: list, line: bytes) -> Optional[str]:
         raise TextStreamError(
             f"a chunk of choices {indexes}; text_stream follows one choice (index 0), and the others would be lost",
             line,
-            hint="request one choice (n=1), or read the chunks with fastsmr.sse_events",
+            hint="Request one choice (n=1), or read the chunks with fastsmr.sse_events",
         )
     choice = choices[0]
     delta = choice.get("delta")
@@ -257,7 +257,7 @@ def _openai_chunk_text(obj: dict, choices: list, line: bytes) -> Optional[str]:
                 raise TextStreamError(
                     f"a chunk whose delta carries {key!r}; text_stream yields the answer's text (delta.content) only",
                     line,
-                    hint="read such streams with fastsmr.sse_events",
+                    hint="Read such streams with fastsmr.sse_events",
                 )
     elif delta is not None:
         raise _unrecognised(obj, line, "an OpenAI chunk with a delta object")
@@ -459,7 +459,7 @@ class TextDecoder:
                 exc.offset = offset
             if self._format == "auto" and not exc.hint and not isinstance(exc, ModelServerError):
                 exc.hint = (
-                    f"format \"auto\" read the stream as {_FRAMINGS[self._framing]} from its first bytes; "
+                    f"Format \"auto\" read the stream as {_FRAMINGS[self._framing]} from its first bytes; "
                     "pass the format if it is another"
                 )
         if not out:
@@ -523,7 +523,7 @@ class TextDecoder:
                 return error
         error = not_a_field(line, self._format, offset)
         if line[:1] == b"{" and self._format != "auto":
-            error.hint = 'the stream looks like JSON lines: format="lmi" (or "auto") reads them'
+            error.hint = 'The stream looks like JSON lines: format="lmi" (or "auto") reads them'
         return error
 
     def _object_text(self, data: bytes) -> Optional[str]:
@@ -555,7 +555,7 @@ class TextDecoder:
             what = "an event whose data is not JSON" if self._framing == "sse" else "a line that is not JSON"
             hint = ""
             if self._format == "lmi" and line.lstrip()[:1] in (b"d", b"e", b"i", b"r", b":"):
-                hint = 'the stream looks like Server-Sent Events: format="tgi", "openai" or "auto" reads them'
+                hint = 'The stream looks like Server-Sent Events: format="tgi", "openai" or "auto" reads them'
             raise TextStreamError(f"{what} ({exc})", line, hint=hint) from None
 
     def _detect(self, part: bytes) -> Iterable[str]:
