@@ -274,7 +274,8 @@ def test_docstring_examples():
 
     import fastsmr.aio
 
-    for module in (fastsmr.tokens.lines, fastsmr.tokens.sse, fastsmr.tokens.text, fastsmr.aio):
+    for module in (fastsmr.tokens.lines, fastsmr.tokens.sse, fastsmr.tokens.text, fastsmr.tokens.errors,
+                   fastsmr.tokens.parts, fastsmr.aio):
         result = doctest.testmod(module, extraglobs={"fastsmr": fastsmr})
         assert result.attempted and not result.failed, module
 

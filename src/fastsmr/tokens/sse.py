@@ -92,18 +92,21 @@ class SSEParser:
         self._id = ""  # the last event ID buffer (never reset by dispatch)
         self._retry: Optional[int] = None
         self._fed = 0  # bytes of the stream fed so far
-        self._block = 0  # stream offset of the first line after the last blank line: where the next event starts
+        # Stream offset of the first line after the last blank line, where the
+        # next event starts; None: at the start of the next part.
+        self._block: Optional[int] = None
 
     def feed(self, part: BytesLike) -> Iterable:
         """The events that ``part`` completes, in order; consume them before the next feed."""
         if part.__class__ is not bytes:
             part = part_bytes(part)
         base = self._fed
-        self._fed = base + len(part)
+        size = len(part)
+        self._fed = base + size
         # The usual shape of a token stream, one "data:" line and its blank line
         # per part, with nothing pending: a shortcut that parses it the same way.
         if (
-            part.find(b"\n") == len(part) - 2
+            part.find(b"\n") == size - 2
             and part[-1] == 10
             and part.startswith(b"data:")
             and not self._tail
@@ -114,12 +117,18 @@ class SSEParser:
             self._started = True
             value = part[6:-2] if part[5] == 32 else part[5:-2]
             event, self._event = self._event, ""
-            offset, self._block = self._block, self._fed
+            offset = self._block
+            if offset is None:  # the event starts with this part, as the next one will
+                offset = base
+            else:
+                self._block = None
             if self._raw:
                 return [(event, value, offset)]
             return [_new_event(SSEEvent, (event or "message", value.decode("utf-8", "replace"), self._id, self._retry))]
         if not part:
             return []
+        if self._block is None:
+            self._block = base
         if self._after_cr:
             self._after_cr = False
             if part[0] == 10:  # the LF of a CRLF whose CR ended the last part

@@ -332,11 +332,11 @@ class TextDecoder:
         """The texts that ``part`` completes, in order. Consume them before the
         next feed: when the part holds an error after some texts, the returned
         iterable gives those texts and then raises the error."""
-        if part.__class__ is not bytes:
-            part = part_bytes(part)
         framing = self._framing
         out: List[str] = []
         offset = None  # of the event or line being read, for errors
+        if part.__class__ is not bytes and framing != "sse":  # the SSE parser converts its parts itself
+            part = part_bytes(part)
         try:
             if framing == "sse":
                 events = self._sse.feed(part)
