@@ -101,30 +101,28 @@ class SSEParser:
         if part.__class__ is not bytes:
             part = part_bytes(part)
         base = self._fed
-        size = len(part)
-        self._fed = base + size
+        self._fed = base + len(part)
         # The usual shape of a token stream, one "data:" line and its blank line
         # per part, with nothing pending: a shortcut that parses it the same way.
-        if (
-            part.find(b"\n") == size - 2
-            and part[-1] == 10
-            and part.startswith(b"data:")
-            and not self._tail
-            and not self._data
-            and part.find(b"\r") < 0
-        ):
-            self._after_cr = False
-            self._started = True
-            value = part[6:-2] if part[5] == 32 else part[5:-2]
-            event, self._event = self._event, ""
-            offset = self._block
-            if offset is None:  # the event starts with this part, as the next one will
-                offset = base
-            else:
-                self._block = None
-            if self._raw:
-                return [(event, value, offset)]
-            return [_new_event(SSEEvent, (event or "message", value.decode("utf-8", "replace"), self._id, self._retry))]
+        # (partition() and slices: bytes.find and startswith parse their
+        # arguments the slow way before CPython 3.13.)
+        if not self._tail and not self._data:
+            head, _, rest = part.partition(b"\n")
+            if rest == b"\n" and head[:5] == b"data:" and not head.partition(b"\r")[1]:
+                self._after_cr = False
+                self._started = True
+                value = head[6:] if head[5:6] == b" " else head[5:]
+                event, self._event = self._event, ""
+                offset = self._block
+                if offset is None:  # the event starts with this part, as the next one will
+                    offset = base
+                else:
+                    self._block = None
+                if self._raw:
+                    return [(event, value, offset)]
+                return [
+                    _new_event(SSEEvent, (event or "message", value.decode("utf-8", "replace"), self._id, self._retry))
+                ]
         if not part:
             return []
         if self._block is None:
@@ -139,9 +137,9 @@ class SSEParser:
         # Offsets are counted in the part as split (CRLF made LF); ``collapsed``
         # maps them back to the stream's bytes where a CRLF became one byte.
         collapsed = None
-        if part.find(b"\r") >= 0:
+        if part.partition(b"\r")[1]:
             self._after_cr = part[-1] == 13
-            if part.find(b"\r\n") >= 0:
+            if part.partition(b"\r\n")[1]:
                 collapsed = _collapsed_crlfs(part)
             part = part.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         found = part.split(b"\n")
