@@ -28,7 +28,7 @@ way raises :class:`TextStreamError` with the format, the byte offset and the
 bytes found, and an error that the server wrote into the stream raises
 :class:`ModelServerError` after the text before it.
 
-In-band errors, as the servers write them (their sources, read 2026):
+In-band errors, as the servers write them (read in their sources):
 
 * TGI ``generate_stream``: ``data:{"error": "...", "error_type": "generation"}``
   (router/src/server.rs, ``impl From<InferError> for Event``); TGI's OpenAI
