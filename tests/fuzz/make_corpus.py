@@ -9,7 +9,8 @@ under a few control prefixes (see fuzz_input.py) so that the fuzzers start
 from small and whole-stream chunking and from tight and default limits.
 The HTTP-chunked seeds (control bit 7) wrap some of the streams in chunked
 transfer coding, or break it in every way the decoder reports; they go in
-under one prefix each, as many bodies make a small corpus go further.
+under one prefix each, as many bodies make a small corpus go further. The
+text seeds (``seed-lines-*``) are model-server output for the line splitters.
 """
 
 from __future__ import annotations
@@ -126,6 +127,18 @@ def chunked_bodies() -> Dict[str, bytes]:
     }
 
 
+def text_streams() -> Dict[str, bytes]:
+    """Model-server output for the line splitters (see fuzz_codec.py: every
+    input is also split into lines by both backends; cut byte by byte, a
+    0xFE byte is a None part and 0xFD an int part)."""
+    return {
+        "lines-crlf": b'data:{"token":{"text":"a"}}\r\n\r\ndata: [DONE]\r\n\r\n',
+        "lines-json": b'{"token": {"id": [1], "text": "A"}}\n{"code":424,"error":""}',
+        "lines-none-part": b"a\n\xfeb\n",
+        "lines-int-part": b"a\r\xfd\nb",
+    }
+
+
 def main() -> None:
     CORPUS.mkdir(exist_ok=True)
     for old in CORPUS.glob("seed-*"):
@@ -140,6 +153,10 @@ def main() -> None:
     for name, stream in streams().items():
         for variant, prefix in variants.items():
             (CORPUS / f"seed-{name}-{variant}").write_bytes(prefix + stream)
+            count += 1
+    for name, stream in text_streams().items():
+        for variant in ("whole", "bytewise"):
+            (CORPUS / f"seed-{name}-{variant}").write_bytes(variants[variant] + stream)
             count += 1
     prefix = control(repair=True, chunk_cap=4, seed=1, http_chunked=True)
     for name, body in chunked_bodies().items():

@@ -648,17 +648,22 @@ def decode(data, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
 
 
 @cython.final
+cdef object _NO_PART = object()  # what next() gives at the end of the parts: None is a part like any other
+
+
 cdef class _LineIterator:
-    """The C loop behind ``fastsmr.lines`` (see ``_lines.py`` for the contract)."""
+    """The C loop behind ``fastsmr.lines`` (see ``tokens/lines.py`` for the contract)."""
 
     cdef object _parts      # iterator over the chunks
+    cdef object _to_bytes   # the caller's conversion of a part that is not bytes (TypeError if it is not bytes-like)
     cdef bytes _part        # the chunk being scanned
     cdef Py_ssize_t _pos    # where scanning resumes in _part
     cdef bytearray _tail    # the start of a line that began in an earlier chunk
     cdef bint _keepends
 
-    def __cinit__(self, parts, bint keepends):
+    def __cinit__(self, parts, bint keepends, to_bytes):
         self._parts = iter(parts)
+        self._to_bytes = to_bytes
         self._part = b""
         self._pos = 0
         self._tail = bytearray()
@@ -705,18 +710,27 @@ cdef class _LineIterator:
                         return self._take_tail()
                     self._append(base + start, size - start)
                     self._pos = size
-                part = next(self._parts, None)
-                if part is None:
+                part = next(self._parts, _NO_PART)
+                if part is _NO_PART:
                     if PyByteArray_GET_SIZE(self._tail):
                         return self._take_tail()
                     raise StopIteration
-                self._part = part if type(part) is bytes else bytes(memoryview(part))
+                if type(part) is not bytes:
+                    part = self._to_bytes(part)
+                    if type(part) is not bytes:
+                        raise TypeError(f"iter_lines: to_bytes returned {type(part).__name__}, not bytes")
+                self._part = part
                 self._pos = 0
 
 
-def iter_lines(parts, keepends=False):
-    """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C."""
-    return _LineIterator(parts, keepends)
+def iter_lines(parts, keepends, to_bytes):
+    """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C.
+
+    ``to_bytes(part)`` is called for each part that is not ``bytes`` and
+    returns its bytes (or raises ``TypeError``): the caller decides what a
+    part may be and how a wrong one is reported.
+    """
+    return _LineIterator(parts, keepends, to_bytes)
 
 
 cdef dict _CHUNK_PROBLEMS = {

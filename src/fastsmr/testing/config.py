@@ -49,11 +49,16 @@ __all__ = ["EndpointConfig", "FAULTS", "ERROR_CODES", "OptionError", "overrides_
 #: ``model-error``
 #:     the container answers with HTTP ``status``: SageMaker returns a
 #:     ``ModelError`` (HTTP 424) before any streaming starts.
+#: ``generation-error``
+#:     after ``fail_after`` tokens, the container's own in-band error in its
+#:     format (see :func:`fastsmr.testing.model.render_error`), then the end
+#:     of a well-formed stream; ``tgi``, ``lmi`` and ``openai`` only.
 #:
 #: On the Bedrock routes the two exception faults become the
 #: ``modelStreamErrorException`` and ``internalServerException`` events, and
-#: ``model-error`` a ``ModelErrorException`` (HTTP 424).
-FAULTS = ("model-stream-error", "internal-stream-failure", "reset", "truncate", "bad-crc", "model-error")
+#: ``model-error`` a ``ModelErrorException`` (HTTP 424); ``generation-error``
+#: is refused there.
+FAULTS = ("model-stream-error", "internal-stream-failure", "reset", "truncate", "bad-crc", "model-error", "generation-error")
 
 #: ``ErrorCode`` values SageMaker documents for ``ModelStreamError``.
 ERROR_CODES = ("ModelInvocationTimeExceeded", "StreamBroken")
@@ -114,6 +119,8 @@ class EndpointConfig:
             raise OptionError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.fault is not None and self.fault not in FAULTS:
             raise OptionError(f"fault must be one of {', '.join(FAULTS)}, got {self.fault!r}")
+        if self.fault == "generation-error" and (self.format == "raw" or self.echo):
+            raise OptionError("fault generation-error needs a format with in-band errors (tgi, lmi, openai), not raw or echo")
         if self.error_code not in ERROR_CODES:
             raise OptionError(f"error_code must be one of {', '.join(ERROR_CODES)}, got {self.error_code!r}")
         if not 0 <= self.tokens <= 10_000_000:

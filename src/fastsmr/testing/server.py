@@ -36,7 +36,7 @@ from urllib.parse import unquote, urlsplit
 from ..codec.encoder import encode
 from . import bedrock
 from .config import EndpointConfig, OptionError, overrides_from_attributes, overrides_from_body
-from .model import generate_tokens, iter_tokens, render_response, render_stream, response_content_type
+from .model import generate_tokens, iter_tokens, render_error, render_response, render_stream, response_content_type
 
 __all__ = ["EndpointServer", "ServerStats", "ACCOUNT_ID", "MAX_BODY", "model_error_body", "new_event_loop", "region_of"]
 
@@ -350,6 +350,10 @@ class EndpointServer:
             message = str(exc) if isinstance(exc, OptionError) else f"Malformed input request: {exc}, please reformat your input and try again."
             _error(writer, 400, "ValidationException", {"message": message}, request_id)
             return
+        if config.fault == "generation-error":
+            message = "fault generation-error is for SageMaker containers (tgi, lmi, openai)"
+            _error(writer, 400, "ValidationException", {"message": message}, request_id)
+            return
         if config.fault == "model-error":
             region = region_of(request.headers)
             body = {
@@ -392,6 +396,10 @@ class Route:
         """The exception message for a ``model-stream-error`` or ``internal-stream-failure``."""
         raise NotImplementedError
 
+    def error_step(self) -> Any:
+        """The step that carries the model server's own in-band error (``generation-error``)."""
+        raise NotImplementedError
+
 
 class SageMakerRoute(Route):
     """InvokeEndpointWithResponseStream: the container's output in ``PayloadPart`` events."""
@@ -406,6 +414,9 @@ class SageMakerRoute(Route):
 
     def message(self, step: bytes) -> bytes:
         return encode(_PAYLOAD_PART, step)
+
+    def error_step(self) -> bytes:
+        return render_error(self.format)
 
     def exception(self, fault: str, config: EndpointConfig) -> bytes:
         if fault == "model-stream-error":
@@ -601,7 +612,9 @@ class StreamWriter:
         if fault == "bad-crc":
             await self._message(next_step, corrupt=True)
             return True
-        if fault in ("model-stream-error", "internal-stream-failure"):
+        if fault == "generation-error":
+            await self._message(self.route.error_step())
+        elif fault in ("model-stream-error", "internal-stream-failure"):
             await self._chunk(self.route.exception(fault, self.config))
         else:  # reset or truncate: half of the next message, then the end
             message = self.route.message(next_step)
