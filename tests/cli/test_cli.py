@@ -425,19 +425,6 @@ def test_demo_bad_arguments(env):
     assert "--tokens" in err(result)
 
 
-@pytest.mark.parametrize("command", [["demo", "--quick"], ["invoke", "tgi", "--body", "{}"]])
-def test_commands_that_need_boto3_say_so_without_it(command):
-    # sys.modules[name] = None makes "import boto3" fail, as in a venv without it.
-    code = (
-        "import sys; sys.modules['boto3'] = None; from fastsmr.cli import main; "
-        f"sys.exit(main({command!r}))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 2
-    assert "needs boto3: pip install 'fastsmr[demo]'" in done.stderr
-    assert "Traceback" not in done.stderr
-
-
 def test_invoke_bidirectional_without_the_new_sdk_says_what_to_install(env):
     hidden = "import sys; sys.modules['aws_sdk_sagemaker_runtime_http2'] = None; from fastsmr.cli import main; "
     result = subprocess.run(
