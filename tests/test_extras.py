@@ -80,7 +80,7 @@ def test_a_missing_dependency_names_the_extra(bare, call, message):
 def test_commands_that_need_boto3_say_so_without_it(bare, command):
     done = bare("", "-m", "fastsmr", *command)
     assert done.returncode == 2
-    assert done.stderr == f"fastsmr {command[0]}: fastsmr {command[0]} needs boto3: pip install 'fastsmr[demo]'\n"
+    assert done.stderr == f"fastsmr {command[0]}: needs boto3, which is not installed: pip install 'fastsmr[demo]'\n"
 
 
 def test_aio_without_aiobotocore_but_with_botocore():
