@@ -53,7 +53,13 @@ def out(result) -> str:
 
 
 def err(result) -> str:
-    return result.stderr.decode("utf-8")
+    """stderr without boto3's warning that it will drop this Python (3.9), which is boto3's, not ours."""
+    lines = result.stderr.decode("utf-8").splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if "PythonDeprecationWarning: Boto3 will no longer support Python" in line:
+            del lines[i : i + 2]  # the warning and the source line Python shows with it
+            break
+    return "".join(lines)
 
 
 # --- help and usage -----------------------------------------------------------------
