@@ -119,7 +119,8 @@ def one_line(result) -> str:
         (["invoke", "tgi", "--body", "{}", "--connect-timeout", "0"],
          "fastsmr invoke: argument --connect-timeout: 0 must be a number of seconds above 0"),
         (["invoke", "tgi"], "fastsmr invoke: the following arguments are required: --body"),
-        (["demo", "--tokens", "0"], "fastsmr demo: argument --tokens: 0 is below 1"),
+        (["demo", "--tokens", "0"], "fastsmr demo: argument --tokens: 0 is too small: 1 or more"),
+        (["demo", "--rounds", "x"], "fastsmr demo: argument --rounds: 'x' is not a whole number"),
         (["demo", "--rate", "-1"], "fastsmr demo: argument --rate: -1 must be 0 (unpaced) or a positive number"),
         (["decode"], "fastsmr decode: the following arguments are required: FILE"),
         (["bench", "--rounds", "0"], "fastsmr bench: --rounds must be >= 1"),
@@ -618,3 +619,12 @@ def test_invoke_bidirectional_without_the_new_sdk_says_what_to_install(env):
     )
     assert result.returncode == 2
     assert "pip install 'fastsmr[smithy]'" in err(result) and "Python 3.12" in err(result)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import fastsmr.cli
+
+    result = doctest.testmod(fastsmr.cli)
+    assert result.failed == 0 and result.attempted > 0

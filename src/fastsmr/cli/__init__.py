@@ -1,15 +1,19 @@
 """The ``fastsmr`` command: ``demo``, ``serve``, ``invoke``, ``decode`` and ``bench``.
 
-Exit codes (the same for every subcommand):
+Every error is one line on stderr, ``fastsmr COMMAND: what went wrong``;
+the exit code says which kind (the same for every subcommand):
 
 ====  =====================================================================
 0     success
 1     the endpoint or the stream reported an error (ValidationError,
       ModelError, ModelStreamError, InternalStreamFailure, a broken or
       corrupt stream), or the demo or a benchmark competitor failed
-2     bad usage (unknown option, unreadable ``--body`` file) or, for
-      ``decode``, malformed event-stream input
-3     could not connect, bind a port, or find credentials/region
+2     bad usage (an unknown option, a value out of range such as
+      ``--port 99999``, a malformed ``--endpoint-url``, an unreadable
+      ``--body`` file, a missing optional dependency) or, for ``decode``,
+      input that is not a well-formed event stream
+3     could not connect, bind a port, or find credentials/region; the
+      message says what to try
 130   interrupted (Ctrl-C) — except ``serve``, for which Ctrl-C is the
       normal way to stop (exit 0)
 ====  =====================================================================
@@ -81,7 +85,7 @@ def _count(minimum: int) -> Callable[[str], int]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+            raise argparse.ArgumentTypeError(f"{value} is too small: {minimum} or more")
         return value
 
     return parse
