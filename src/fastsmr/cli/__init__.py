@@ -418,7 +418,9 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
         return f"{where}: the host name does not resolve ({exc.strerror}); try --host 127.0.0.1"
     if exc.errno == errno.EADDRINUSE:
         return f"{where}: the port is in use; stop what listens there, or try --port 0 (any free port)"
-    if exc.errno == errno.EADDRNOTAVAIL:
+    # Python 3.13's asyncio drops each address that fails with EADDRNOTAVAIL and then
+    # says "could not bind on any address out of [...]", without an errno.
+    if exc.errno == errno.EADDRNOTAVAIL or (exc.errno is None and "could not bind on any address" in str(exc)):
         return (f"{where}: {host} is not an address of this machine; "
                 "try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface)")
     if exc.errno in (errno.EACCES, errno.EPERM):
