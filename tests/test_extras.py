@@ -54,7 +54,8 @@ def test_the_codec_needs_nothing(bare):
 @pytest.mark.parametrize(
     "call, message",
     [
-        ("fastsmr.install()", "fastsmr.install() needs botocore, which is not installed: pip install 'fastsmr[boto]'"),
+        ("fastsmr.install()", "fastsmr.install() found no AWS SDK to install into: pip install 'fastsmr[boto]' for "
+                              "botocore (boto3's), or on Python 3.12+ pip install 'fastsmr[smithy]' for the new AWS SDK"),
         ("fastsmr.wrap(None)", "fastsmr.wrap() needs botocore, which is not installed: pip install 'fastsmr[boto]'"),
         ("fastsmr.payload_parts(None)",
          "fastsmr.payload_parts() needs botocore, which is not installed: pip install 'fastsmr[boto]'"),
