@@ -323,10 +323,11 @@ def headline_markdown(doc: Dict[str, Any], results: Optional[str]) -> str:
     to the file this goes in), or None.
     """
     m, v = doc["machine"], doc["versions"]
-    minutes = doc["elapsed_seconds"] / 60
+    seconds = doc["elapsed_seconds"]
+    took = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
     lines = [
         f"Medians of per-round ratios, with their min-max over the rounds, from one run of `{doc['command']}` "
-        f"({doc['created'][:10]}, {minutes:.0f} min): fastsmr {v['fastsmr']}, {v['fastsmr backend']} backend, "
+        f"({doc['created'][:10]}, {took}): fastsmr {v['fastsmr']}, {v['fastsmr backend']} backend, "
         f"{m['python']}, {m['processor']}, {m['cpus']} CPUs."
         + (f" Every table of that run is in [{os.path.basename(results)}]({results})." if results else ""),
     ]
