@@ -228,7 +228,8 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--profile", help="AWS profile")
     invoke.add_argument("--endpoint-url", type=_endpoint_url, help="SageMaker Runtime URL (e.g. a local `fastsmr serve`)")
     invoke.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="SECONDS",
-                        help="give up connecting (TCP and TLS) after this long (default 10)")
+                        help="give up connecting (TCP and TLS) after this long, per attempt: boto3 retries "
+                             "endpoints that are not on this machine (default 10)")
     invoke.add_argument("--read-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                         help="give up when the endpoint sends nothing for this long (default 60)")
     invoke.add_argument("--content-type", default="application/json", help="request Content-Type (default application/json)")
