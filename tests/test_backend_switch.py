@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,9 +10,18 @@ import types
 
 import pytest
 
-import conftest
-
 TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+def _conftest():
+    """tests/conftest.py itself ("import conftest" may give another directory's conftest)."""
+    spec = importlib.util.spec_from_file_location("fastsmr_tests_conftest", os.path.join(TESTS, "conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+conftest = _conftest()
 
 
 class Config:
