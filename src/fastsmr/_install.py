@@ -58,9 +58,10 @@ def install() -> bool:
 
         results.append(smithy.install())
     if not results:
-        raise ImportError(
-            "fastsmr.install() found no AWS SDK to install into: pip install boto3 "
-            "(or, on Python 3.12+, pip install 'fastsmr[smithy]' for the new AWS SDK)"
+        raise ModuleNotFoundError(
+            "fastsmr.install() found no AWS SDK to install into: pip install 'fastsmr[boto]' for botocore "
+            "(boto3's), or on Python 3.12+ pip install 'fastsmr[smithy]' for the new AWS SDK",
+            name="botocore",
         )
     return all(results)
 

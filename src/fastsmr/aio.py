@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterable, AsyncIterator
 
+from ._extras import needs
 from .tokens.lines import BytesLike, LineSplitter
 from .tokens.parts import check_parts
 from .tokens.sse import SSEEvent, SSEParser
@@ -29,7 +30,8 @@ def payload_parts(body: Any) -> AsyncIterator[bytes]:
     ...     response = await client.invoke_endpoint_with_response_stream(**request)
     ...     return b"".join([part async for part in fastsmr.aio.payload_parts(response["Body"])])
     """
-    from .boto.aio import payload_parts as payload_parts_
+    with needs("fastsmr.aio.payload_parts()", "aio", "aiobotocore", "botocore"):
+        from .boto.aio import payload_parts as payload_parts_
 
     return payload_parts_(body)
 

@@ -200,15 +200,69 @@ def test_markdown_keeps_other_sections(run, tmp_path):
     _, doc = run
     path = tmp_path / "RESULTS.md"
     path.write_text("# Results\n\n## Codec targets\n\n| a | b |\n\n## After\n\nkept\n", encoding="utf-8")
-    _report.write_markdown(str(path), _report.markdown(doc, "speedups.png"))
+    blocks = {"results": _report.markdown(doc, "speedups.png"), "headline": "never used"}
+    assert _report.write_markdown(str(path), blocks) == ["results"]
     first = path.read_text(encoding="utf-8")
     assert first.startswith("# Results\n\n## Codec targets\n\n| a | b |")
     assert "kept" in first and "![speedups](speedups.png)" in first and "### tokens-64k:" in first
+    assert "never used" not in first
     # A second run replaces its own section only.
     path.write_text(first.replace("kept", "still kept"), encoding="utf-8")
-    _report.write_markdown(str(path), _report.markdown(doc, None))
+    _report.write_markdown(str(path), {"results": _report.markdown(doc, None)})
     second = path.read_text(encoding="utf-8")
     assert second.count(_report.BEGIN) == 1 and "still kept" in second and "![speedups]" not in second
+
+
+def test_markdown_into_a_readme_and_results_from_one_run(run, tmp_path):
+    _, doc = run
+    (tmp_path / "bench").mkdir()
+    results, readme = tmp_path / "bench" / "RESULTS.md", tmp_path / "README.md"
+    readme.write_text(f"# Project\n\n## How fast\n\n{_report.HEADLINE_BEGIN}\nold figures\n{_report.HEADLINE_END}\n\n"
+                      "## After\n", encoding="utf-8")
+    results.write_text(f"# Results\n\nnotes\n\n{_report.BEGIN}\nold tables\n{_report.END}\n", encoding="utf-8")
+    args = bench_args(markdown=[str(results), str(readme)], plot=None)
+    from fastsmr.cli.bench import _write_markdown
+
+    _write_markdown(doc, args.markdown, None)
+    page = readme.read_text(encoding="utf-8")
+    assert "old figures" not in page and page.startswith("# Project\n\n## How fast\n\n") and page.endswith("## After\n")
+    headline = page.split(_report.HEADLINE_BEGIN)[1].split(_report.HEADLINE_END)[0]
+    assert f"one run of `{doc['command']}`" in headline
+    assert "[RESULTS.md](bench/RESULTS.md)" in headline
+    assert "A --quick run" in headline  # never quoted as if it were a full run
+    rows = [line for line in headline.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(doc["headline"])
+    for row, ratio in zip(rows, doc["headline"]):
+        assert f"{ratio['fast']} vs {ratio['slow']}" in row
+        if ratio["status"] == "ok":  # median and range, the same figures as RESULTS.md's
+            figure = f"**{_report._num(ratio['median'])}x** ({_report._num(ratio['min'])}-{_report._num(ratio['max'])})"
+            assert row.endswith(f"| {figure} |")
+    tables = results.read_text(encoding="utf-8")
+    assert "old tables" not in tables and tables.startswith("# Results\n\nnotes\n\n") and "### tokens-64k:" in tables
+    assert _report.HEADLINE_BEGIN not in tables
+    for ratio in doc["headline"]:
+        if ratio["status"] == "ok":
+            assert f"**{_report._num(ratio['median'])}x** | {_report._num(ratio['min'])}-{_report._num(ratio['max'])}" in tables
+
+
+def bench_args(**options):
+    import argparse
+
+    from fastsmr.cli.bench import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([])
+    for name, value in options.items():
+        setattr(args, name, value)
+    return args
+
+
+def test_bench_argv_repeats_every_markdown_path():
+    from fastsmr.cli.bench import _argv
+
+    args = bench_args(plot="bench/speedups.png", markdown=["bench/RESULTS.md", "README.md"])
+    assert _argv(args) == ["--plot", "bench/speedups.png", "--markdown", "bench/RESULTS.md", "--markdown", "README.md"]
 
 
 def test_plot_writes_a_png(run, tmp_path):

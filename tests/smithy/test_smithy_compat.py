@@ -132,7 +132,7 @@ def test_install_without_any_sdk_names_what_to_install():
             print(error)
     """)
     assert done.returncode == 0, done.stderr
-    assert "pip install boto3" in done.stdout and "fastsmr[smithy]" in done.stdout
+    assert "pip install 'fastsmr[boto]'" in done.stdout and "pip install 'fastsmr[smithy]'" in done.stdout
 
 
 def test_protocol_methods_build_fastsmr_halves(installed):

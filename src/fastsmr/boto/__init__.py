@@ -1,13 +1,16 @@
 """The public face of the boto3 drop-in; botocore is imported on the first call only.
 
 ``import fastsmr`` must work without botocore (the codec has no dependencies),
-so these functions import :mod:`fastsmr.boto.sync` when they run.
+so these functions import :mod:`fastsmr.boto.sync` when they run; without
+botocore they raise a ``ModuleNotFoundError`` that names the extra to install.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any, Iterator
+
+from .._extras import needs
 
 __all__ = ["install", "uninstall", "is_installed", "wrap", "payload_parts", "close_buffer"]
 
@@ -37,7 +40,8 @@ def install() -> bool:
     >>> fastsmr.is_installed()
     False
     """
-    from .sync import install as install_
+    with needs("fastsmr.boto.install()", "boto", "botocore"):
+        from .sync import install as install_
 
     return install_()
 
@@ -82,7 +86,8 @@ def wrap(event_stream: Any) -> Any:
     ...         if "contentBlockDelta" in event:
     ...             yield event["contentBlockDelta"]["delta"].get("text", "")
     """
-    from .sync import wrap as wrap_
+    with needs("fastsmr.wrap()", "boto", "botocore"):
+        from .sync import wrap as wrap_
 
     return wrap_(event_stream)
 
@@ -101,7 +106,8 @@ def payload_parts(body: Any) -> Iterator[bytes]:
     ...     body = client.invoke_endpoint_with_response_stream(**request)["Body"]
     ...     return b"".join(fastsmr.payload_parts(body))
     """
-    from .sync import payload_parts as payload_parts_
+    with needs("fastsmr.payload_parts()", "boto", "botocore"):
+        from .sync import payload_parts as payload_parts_
 
     return payload_parts_(body)
 
@@ -123,6 +129,7 @@ def close_buffer(buffer: Any) -> None:
     [b'whole']
     >>> fastsmr.close_buffer(buffer)  # nothing left over: returns None
     """
-    from .buffer import close
+    with needs("fastsmr.close_buffer()", "boto", "botocore"):
+        from .buffer import close
 
     close(buffer)

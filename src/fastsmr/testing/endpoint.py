@@ -12,6 +12,7 @@ import asyncio
 import threading
 from typing import Any, Dict, Mapping, Optional, TypeVar
 
+from .._extras import needs
 from .config import EndpointConfig
 from .model import FORMATS
 from .server import EndpointServer, ServerStats, new_event_loop
@@ -178,7 +179,8 @@ class StreamingEndpoint(_Background):
 
         It uses dummy credentials and region (nothing is looked up, nothing
         leaves the machine) and does not retry, so injected faults surface
-        on the first attempt. ``kwargs`` go to ``boto3.client``.
+        on the first attempt. ``kwargs`` go to ``boto3.client``. Without boto3
+        it raises a ``ModuleNotFoundError`` naming the extra to install.
 
         >>> with StreamingEndpoint() as endpoint:
         ...     stream = endpoint.client("bedrock-runtime").converse_stream(
@@ -187,8 +189,9 @@ class StreamingEndpoint(_Background):
         ...     [next(iter(event)) for event in stream]
         ['messageStart', 'contentBlockDelta', 'contentBlockDelta', 'contentBlockStop', 'messageStop', 'metadata']
         """
-        import boto3
-        from botocore.config import Config
+        with needs("StreamingEndpoint.client()", "demo", "boto3", "botocore"):
+            import boto3
+            from botocore.config import Config
 
         options: Dict[str, Any] = {
             "endpoint_url": self.url,

@@ -647,10 +647,17 @@ async def _reset(writer: asyncio.StreamWriter) -> None:
 
 async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Optional[_Request]:
     """Read one request; ``None`` when the client closed between requests."""
+    first = await reader.read(1)
+    if first == b"\x16":
+        # A TLS handshake record: an https:// client. Answering in plain HTTP
+        # at once fails its handshake now ("wrong version number") instead of
+        # leaving it to wait for a ServerHello until its timeout.
+        _respond(writer, 400, b"this endpoint speaks plain HTTP: use http://", "text/plain", str(uuid.uuid4()), close=True)
+        raise _HangUp
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = first + await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
+        if (first + exc.partial).strip():
             raise _HangUp from None
         return None
     except asyncio.LimitOverrunError:

@@ -55,8 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="concurrency levels of the end-to-end cases (default 1 16 128)")
     parser.add_argument("--json", metavar="PATH", help="write every figure to this JSON file")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the headline speedups (needs matplotlib)")
-    parser.add_argument("--markdown", metavar="PATH",
-                        help="write the results into this Markdown file between fastsmr bench's markers, keeping the rest")
+    parser.add_argument("--markdown", metavar="PATH", action="append",
+                        help="write the results into this Markdown file between fastsmr bench's markers, keeping the "
+                             "rest (repeatable: a file with the headline markers, such as README.md, gets the "
+                             "headline ratios of the same run)")
 
 
 def run(
@@ -128,9 +130,11 @@ def _argv(args: argparse.Namespace) -> List[str]:
         out += ["--rounds", str(args.rounds)]
     if args.streams:
         out += ["--streams", *map(str, args.streams)]
-    for option in ("json", "plot", "markdown"):
+    for option in ("json", "plot"):
         if getattr(args, option):
             out += [f"--{option}", getattr(args, option)]
+    for path in args.markdown or ():
+        out += ["--markdown", path]
     return out
 
 
@@ -143,8 +147,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.rounds is not None and args.rounds < 1:
         raise ValueError("--rounds must be >= 1")
-    for option in ("json", "plot", "markdown"):  # fail now, not after a long run
-        path = getattr(args, option)
+    outputs = [("json", args.json), ("plot", args.plot)] + [("markdown", path) for path in args.markdown or ()]
+    for option, path in outputs:  # fail now, not after a long run
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise ValueError(f"--{option} {path}: no such directory")
     doc = run(args.case, quick=args.quick, rounds=args.rounds, streams=args.streams, argv=_argv(args),
@@ -162,11 +166,25 @@ def main(args: argparse.Namespace) -> int:
         else:
             chart = args.plot
     if args.markdown:
-        if chart:
-            chart = os.path.relpath(chart, os.path.dirname(os.path.abspath(args.markdown))).replace(os.sep, "/")
-        _report.write_markdown(args.markdown, _report.markdown(doc, chart))
+        _write_markdown(doc, args.markdown, chart)
     failed = [f"{t['case']}: {c['name']}: {c.get('reason')}" for t in doc["tables"] for c in t["competitors"]
               if c["status"] == "failed"]
     for line in failed:
         print(f"fastsmr bench: failed: {line}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _write_markdown(doc: Dict[str, Any], paths: Sequence[str], chart: Optional[str]) -> None:
+    """Each file gets the blocks it has markers for; the headline links to the file with every table."""
+    from . import _report
+
+    def relative(target: str, page: str) -> str:
+        return os.path.relpath(target, os.path.dirname(os.path.abspath(page))).replace(os.sep, "/")
+
+    full = [path for path in paths if "results" in _report.marked_blocks(path) or not _report.marked_blocks(path)]
+    for path in paths:
+        blocks = {
+            "results": _report.markdown(doc, relative(chart, path) if chart else None),
+            "headline": _report.headline_markdown(doc, relative(full[0], path) if full and full[0] != path else None),
+        }
+        _report.write_markdown(path, blocks)
