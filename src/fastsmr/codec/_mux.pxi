@@ -244,11 +244,10 @@ cdef class Mux:
     cdef void _leave(self) noexcept:
         self._busy = False
 
-    cdef fsmr_mux_body *_body(self, key) except NULL:
+    cdef fsmr_mux_body *_body(self, key):
+        """key's body, or NULL if it is not (or no longer) read."""
         entry = self._bodies.get(key)
-        if entry is None:
-            raise KeyError(key)
-        return <fsmr_mux_body *><size_t>entry
+        return NULL if entry is None else <fsmr_mux_body *><size_t>entry
 
     def fileno(self):
         """The epoll descriptor: readable when ``poll(0)`` may have something to report."""
@@ -302,9 +301,12 @@ cdef class Mux:
         """Queue ``data`` for ``key``'s relay (written as the downstream takes it)."""
         cdef Py_buffer view
         cdef int r
+        cdef fsmr_mux_body *b
         self._enter()
         try:
             b = self._body(key)
+            if b == NULL:
+                return
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             try:
                 r = fsmr_mux_send(self._m, b, <const uint8_t *>view.buf, <size_t>view.len)
@@ -318,17 +320,23 @@ cdef class Mux:
     def flush(self, key):
         """``key``'s relay gets nothing more: stop reading its body if it is still
         read, and report ``FLUSHED`` once the downstream took every byte."""
+        cdef fsmr_mux_body *b
         self._enter()
         try:
-            fsmr_mux_flush(self._m, self._body(key))
+            b = self._body(key)
+            if b != NULL:
+                fsmr_mux_flush(self._m, b)
         finally:
             self._leave()
 
     def hold(self, key, bint held):
         """Leave ``key``'s body unread (``held``), or read it again."""
+        cdef fsmr_mux_body *b
         self._enter()
         try:
-            fsmr_mux_hold(self._m, self._body(key), held)
+            b = self._body(key)
+            if b != NULL:
+                fsmr_mux_hold(self._m, b, held)
         finally:
             self._leave()
 

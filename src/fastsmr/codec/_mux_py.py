@@ -170,16 +170,19 @@ class Mux:
 
     def send(self, key: Any, data: bytes) -> None:
         """Queue ``data`` for ``key``'s relay (written as the downstream takes it)."""
-        body = self._bodies[key]
-        if body.relay is None or body.relay_end is not None or not data:
+        body = self._bodies.get(key)
+        if body is None or body.relay is None or body.relay_end is not None or not data:
             return
         body.down += data
         self._queued(body)
 
     def flush(self, key: Any) -> None:
         """``key``'s relay gets nothing more: stop reading its body if it is still
-        read, and report ``FLUSHED`` once the downstream took every byte."""
-        body = self._bodies[key]
+        read, and report ``FLUSHED`` once the downstream took every byte.
+        A key no longer read is ignored, here as in :meth:`send` and :meth:`hold`."""
+        body = self._bodies.get(key)
+        if body is None:
+            return
         if body.end is None:
             body.end = _STOPPED
             self._update(body)
@@ -194,8 +197,8 @@ class Mux:
 
     def hold(self, key: Any, held: bool) -> None:
         """Leave ``key``'s body unread (``held``), or read it again."""
-        body = self._bodies[key]
-        if body.held == bool(held):
+        body = self._bodies.get(key)
+        if body is None or body.held == bool(held):
             return
         body.held = bool(held)
         if not held:
