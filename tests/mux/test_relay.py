@@ -465,3 +465,47 @@ def test_docstring_examples(backend):
     for module in (fastsmr.mux, fastsmr.mux._text, fastsmr.codec._mux_py):
         result = doctest.testmod(module, extraglobs={"fastsmr": fastsmr})
         assert result.attempted and not result.failed, module
+
+
+def _resident() -> int:
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident set from /proc")
+def test_a_long_lived_reader_stays_flat_over_many_relayed_streams(backend, client):
+    """Memory and descriptors do not grow with the streams one reader and one client carry."""
+    import os
+
+    def run(streams: int) -> None:
+        with Reader() as reader:
+            pairs: Dict[int, Tuple[socket.socket, socket.socket]] = {}
+            for i in range(streams):
+                body = client.invoke_endpoint_with_response_stream(
+                    EndpointName="tgi", Body=b"{}", CustomAttributes=f"fastsmr-tokens=3; fastsmr-seed={i}")["Body"]
+                if i % 2:
+                    pairs[i] = socket.socketpair()
+                    reader.add(body, key=i, text="tgi", relay_to=pairs[i][0])
+                else:
+                    reader.add(body, key=i, text="tgi")
+                if i % 50 == 49 or i == streams - 1:
+                    for stream, events in reader.batches():
+                        assert stream.error is None
+                    for key, (near, far) in pairs.items():
+                        near.close()
+                        relayed = b"".join(iter(lambda f=far: f.recv(65536), b""))
+                        assert relayed == b"".join(sse_text(t) for t in generate_tokens(3, seed=key))
+                        far.close()
+                    pairs.clear()
+
+    import gc
+
+    run(200)  # warm: the pool's connections, caches, allocator arenas
+    gc.collect()  # botocore's and http.client's reference cycles hold closed responses' sockets until then
+    fds, resident = len(os.listdir("/proc/self/fd")), _resident()
+    run(1000)
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert _resident() - resident < 8 * 1024 * 1024

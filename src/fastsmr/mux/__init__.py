@@ -223,8 +223,14 @@ class Reader:
 
                 stream._texts = TextDecoder(text)
                 text = None
+            try:
+                core.add(stream, fd, buffered, timeout, text, stream._relay_fd, self._limit)
+            except Exception as error:  # the descriptor cannot be watched: this stream fails alone
+                self._release(stream)
+                self._finish(stream, error)
+                self._ended.append((stream, self._empty(stream)))
+                continue
             self._streams.add(stream)
-            core.add(stream, fd, buffered, timeout, text, stream._relay_fd, self._limit)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -249,7 +255,8 @@ class Reader:
                 return []
             self._polling = True
         try:
-            self._admit()
+            if self._pending:  # (added under the lock, with a wake: one missed here is admitted next time)
+                self._admit()
             if self._ended:
                 out, self._ended = self._ended, []
                 return out
@@ -290,7 +297,7 @@ class Reader:
         loop.add_reader(fd, ready.set)
         self._woken = ready
         try:
-            while len(self):
+            while len(self) and not self._closed:
                 reports = self.poll(0)
                 if not reports:
                     ready.clear()
@@ -439,6 +446,7 @@ class Reader:
                 self._release(stream)
                 self._finish(stream, None)
         self._streams.clear()
+        self._ended.clear()
         self._core.close()
 
     def __enter__(self) -> "Reader":
