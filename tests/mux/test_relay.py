@@ -509,3 +509,11 @@ def test_a_long_lived_reader_stays_flat_over_many_relayed_streams(backend, clien
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == fds
     assert _resident() - resident < 8 * 1024 * 1024
+
+
+def test_read_timeout_none_waits_for_ever(backend, client):
+    with Reader(read_timeout=None) as reader:
+        stream = reader.add(client.invoke_endpoint_with_response_stream(
+            EndpointName="raw", Body=b"{}", CustomAttributes="fastsmr-tokens=4; fastsmr-seed=6")["Body"], text="raw")
+        events = b"".join(output for _, output in reader.batches())
+    assert stream.error is None and events == b"".join(sse_text(t) for t in generate_tokens(4, seed=6))

@@ -263,7 +263,7 @@ cdef class Mux:
         cdef double t = -1.0 if timeout is None else float(timeout)
         cdef int code = _text_code(text)
         cdef int relay_fd = -1 if relay is None else relay
-        if t < -0.0:
+        if timeout is not None and not t >= 0:
             raise ValueError("timeout must be >= 0 or None")
         if relay is not None and relay_fd < 0:
             raise ValueError("relay must be a file descriptor")
