@@ -157,7 +157,9 @@ class Reader:
         ``relay_to`` (needs ``text``) has the reader send those events on
         itself, so that the batches carry nothing for this stream: to a
         connected socket (which must stay open until the stream is done, and
-        serve no other stream), or to an ASGI ``send`` callable, which
+        nothing else may write to it until then: write the HTTP response head
+        before adding, any last event after ``done``), or to an ASGI ``send``
+        callable, which
         :meth:`abatches` awaits with ``{"type": "http.response.body", "body":
         events, "more_body": True}`` (the application starts and ends the
         response itself).
