@@ -39,6 +39,7 @@
 #if defined(__linux__)
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -683,7 +684,8 @@ int fsmr_mux_poll(fsmr_mux *m, double timeout)
         double wait = until >= 0 ? until - now : -1;
         if (until >= 0 && wait < 0) wait = 0;
         if (m->next_check != HUGE_VAL && (wait < 0 || m->next_check - now < wait)) wait = m->next_check - now;
-        int ms = wait < 0 ? -1 : (int)ceil(wait * 1000.0);
+        double rounded = ceil(wait * 1000.0);
+        int ms = wait < 0 ? -1 : rounded >= (double)INT_MAX ? INT_MAX : (int)rounded; /* a timeout of weeks waits in steps */
         int n = epoll_wait(m->ep, m->events, MAX_EVENTS, ms);
         if (n < 0) {
             if (errno == EINTR) return 0; /* the caller checks for signals */
