@@ -129,7 +129,8 @@ def main() -> None:
     if _text._fast_loads is not None:
         text_entries.append(Entry("fastsmr.text_stream, orjson", "fastsmr", prepare=with_loads(_text._fast_loads),
                                   run=lambda parts: count(fastsmr.text_stream(parts))))
-    text_entries.append(Entry("LineIterator + json.loads", "baseline", run=lambda parts: count(baseline_tgi_text(parts))))
+    text_entries.append(Entry("LineIterator + json.loads", "baseline",
+                              run=lambda parts: count(baseline_tgi_text(parts))))
     saved = _text._loads
     try:
         tables.append(table("text", "text_stream vs LineIterator + json.loads per line (TGI, one part per token)",
@@ -139,7 +140,8 @@ def main() -> None:
 
     openai = openai_parts(n)
     tables.append(table("text", "for reference: text_stream, OpenAI chat chunks", "token", n, [
-        Entry("fastsmr.text_stream", "fastsmr", run=lambda parts: count(fastsmr.text_stream(parts)))], openai, rounds, n))
+        Entry("fastsmr.text_stream", "fastsmr", run=lambda parts: count(fastsmr.text_stream(parts))),
+    ], openai, rounds, n))
     tables.append(table("sse", "for reference: sse_events, TGI", "event", n, [
         Entry("fastsmr.sse_events", "fastsmr", run=lambda parts: count(fastsmr.sse_events(parts)))], tgi, rounds, n))
 

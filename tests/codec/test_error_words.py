@@ -20,16 +20,15 @@ try:
 except ImportError:  # the pure-only install
     _speedups = None
 
-pytestmark = pytest.mark.skipif(_speedups is None, reason="compares the C extension with the pure twin: it is not built")
+pytestmark = pytest.mark.skipif(_speedups is None, reason="compares the C extension with its pure twin: not built")
 
 
-def message(headers: bytes, payload: bytes = b"", *, total: int = 0, prelude_crc: int = -1, crc: int = -1) -> bytes:
-    """A message with ``headers`` as its raw header block; lengths and CRCs right unless given."""
+def message(headers: bytes, payload: bytes = b"", *, total: int = 0, headers_length: int = -1) -> bytes:
+    """A message with ``headers`` as its raw header block; lengths right unless given, CRCs right."""
     total = total or 16 + len(headers) + len(payload)
-    prelude = struct.pack("!II", total, len(headers))
-    prelude += struct.pack("!I", zlib.crc32(prelude) if prelude_crc < 0 else prelude_crc)
-    body = prelude + headers + payload
-    return body + struct.pack("!I", zlib.crc32(body) if crc < 0 else crc)
+    prelude = struct.pack("!II", total, len(headers) if headers_length < 0 else headers_length)
+    body = prelude + struct.pack("!I", zlib.crc32(prelude)) + headers + payload
+    return body + struct.pack("!I", zlib.crc32(body))
 
 
 def header(name: bytes, kind: int, value: bytes) -> bytes:
@@ -54,7 +53,7 @@ CASES: Dict[str, Callable[[Any], Any]] = {
     "prelude CRC": lambda m: decode(m, GOOD[:8] + b"\0\0\0\0" + GOOD[12:]),
     "message CRC": lambda m: decode(m, GOOD[:-1] + bytes([GOOD[-1] ^ 1])),
     "total_length below 16": lambda m: decode(m, message(b"", total=12)),
-    "headers past total_length": lambda m: decode(m, struct.pack("!II", 20, 8) + struct.pack("!I", zlib.crc32(struct.pack("!II", 20, 8))) + b"\0" * 8),
+    "headers past total_length": lambda m: decode(m, message(b"", b"\0" * 4, headers_length=8)),
     "headers over the limit": lambda m: decode(m, GOOD, max_headers_length=4),
     "payload over the limit": lambda m: decode(m, GOOD, max_payload_length=2),
     "name past the block": lambda m: decode(m, message(b"\x09ab")),
@@ -113,9 +112,12 @@ def test_both_backends_raise_the_same_error(case):
     assert words(c) == words(pure)
 
 
-def test_every_header_and_chunk_problem_is_in_the_table():
-    problems = {raised(_pure, run).problem for run in CASES.values()
-                if isinstance(raised(_pure, run), (errors.InvalidHeader, errors.ChunkedEncodingError))}
+def test_every_error_class_and_problem_is_in_the_table():
+    found = [raised(_pure, run) for run in CASES.values()]
+    assert {type(e) for e in found} == {cls for cls in vars(errors).values()
+                                        if isinstance(cls, type) and issubclass(cls, errors.DecodeError)
+                                        and cls not in (errors.DecodeError, errors._LimitExceeded)}
+    problems = {e.problem for e in found if isinstance(e, (errors.InvalidHeader, errors.ChunkedEncodingError))}
     assert problems == set(errors._HEADER_PROBLEMS) | {"value_length"} | set(errors._CHUNK_PROBLEMS)
 
 

@@ -48,7 +48,9 @@ def convert_header(convert: Callable[[Any], Any], value: Any, name: str, kind: i
         raise header_error("refused", offset, name=name, kind=kind, detail=repr(error)) from error
 
 
-def event_member(headers: Mapping[str, Any], events: Mapping[Any, Optional[str]]) -> Optional[Tuple[Any, Optional[str]]]:
+def event_member(
+    headers: Mapping[str, Any], events: Mapping[Any, Optional[str]]
+) -> Optional[Tuple[Any, Optional[str]]]:
     """Whether ``Decoder.feed(chunk, events)`` hands a message with ``headers`` back as
     an event: ``(event_type, member)`` if so, None for a ``Message``.
 

@@ -261,7 +261,10 @@ async def serve(
         changes = overrides_from_body(body)
         config = config.replace(**changes) if changes else config
     except ValueError as exc:  # OptionError included
-        message = str(exc) if isinstance(exc, OptionError) else f"Malformed input request: {exc}, please reformat your input and try again."
+        if isinstance(exc, OptionError):
+            message = str(exc)
+        else:
+            message = f"Malformed input request: {exc}, please reformat your input and try again."
         error(writer, 400, "ValidationException", {"message": message}, request_id)
         return
     if config.fault == "generation-error":

@@ -10,7 +10,8 @@ streams themselves are written by :mod:`fastsmr.testing.stream_writer`.
 ...     reader.feed_data(wire)
 ...     reader.feed_eof()
 ...     return await RequestReader(reader, None).next()
->>> request = asyncio.run(parse(b"POST /ping HTTP/1.1\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n2\\r\\n{}\\r\\n0\\r\\n\\r\\n"))
+>>> head = b"POST /ping HTTP/1.1\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n"
+>>> request = asyncio.run(parse(head + b"2\\r\\n{}\\r\\n0\\r\\n\\r\\n"))
 >>> request.method, request.path, request.body, request.keep_alive
 ('POST', '/ping', b'{}', True)
 """
@@ -38,7 +39,9 @@ MAX_HEAD = 64 * 1024
 # ValidationError instead of a broken pipe; beyond it we hang up.
 _DISCARD_LIMIT = 64 * 1024 * 1024
 _READ = 64 * 1024
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency", 431: "Request Header Fields Too Large"}
+_REASONS = {
+    200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency", 431: "Request Header Fields Too Large",
+}
 _REGION = re.compile(r"Credential=[^/,]+/\d{8}/([a-z0-9-]+)/")
 
 

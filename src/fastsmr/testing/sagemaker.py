@@ -169,7 +169,9 @@ def _per_call(config: EndpointConfig, request: Request) -> EndpointConfig:
     return config.replace(**changes) if changes else config
 
 
-async def _invoke(writer: asyncio.StreamWriter, config: EndpointConfig, attributes: Optional[str], request_id: str) -> None:
+async def _invoke(
+    writer: asyncio.StreamWriter, config: EndpointConfig, attributes: Optional[str], request_id: str
+) -> None:
     if config.start_delay:
         await asyncio.sleep(config.start_delay)
     body = render_response(config.format, generate_tokens(config.tokens, config.seed))
@@ -184,5 +186,7 @@ def _validation_error(writer: asyncio.StreamWriter, message: str, request_id: st
     error(writer, 400, "ValidationError", {"message": message}, request_id)
 
 
-def _model_error(writer: asyncio.StreamWriter, name: str, region: str, status: int, original: str, request_id: str) -> None:
+def _model_error(
+    writer: asyncio.StreamWriter, name: str, region: str, status: int, original: str, request_id: str
+) -> None:
     error(writer, 424, "ModelError", model_error_body(name, region, status, original), request_id)

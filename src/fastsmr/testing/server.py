@@ -167,12 +167,12 @@ class EndpointServer:
     async def _dispatch(self, request: Request, writer: asyncio.StreamWriter) -> None:
         request_id = str(uuid.uuid4())
         parts = request.path.split("/")
+        # POST /model/{modelId}/{operation} is Bedrock's, POST /endpoints/{name}/{operation} SageMaker's.
+        service = {"model": bedrock, "endpoints": sagemaker}.get(parts[1]) if len(parts) == 4 and not parts[0] else None
         if request.method == "GET" and request.path == "/ping":
             respond(writer, 200, b"", "text/plain", request_id)
-        elif request.method == "POST" and len(parts) == 4 and parts[:2] == ["", "model"] and parts[3] in bedrock.OPERATIONS:
-            await bedrock.serve(request, unquote(parts[2]), parts[3], writer, self.endpoints, self.stats, request_id)
-        elif request.method == "POST" and len(parts) == 4 and parts[:2] == ["", "endpoints"] and parts[3] in sagemaker.OPERATIONS:
-            await sagemaker.serve(request, unquote(parts[2]), parts[3], writer, self.endpoints, self.stats, request_id)
+        elif request.method == "POST" and service is not None and parts[3] in service.OPERATIONS:
+            await service.serve(request, unquote(parts[2]), parts[3], writer, self.endpoints, self.stats, request_id)
         else:
             message = f"No operation at {request.method} {request.path}"
             error(writer, 404, "UnknownOperationException", {"message": message}, request_id)

@@ -40,7 +40,9 @@ from ._inputs import chunked, converse_messages, large_payload_message, token_me
 from ._measure import Entry, Pair, Table, cpu_rounds, rotation, time_rounds
 
 
-__all__ = ["crc_candidates", "fastest_crc", "decoder_table", "http_body_table", "crc_table", "memory_table", "DECODER_CASES"]
+__all__ = [
+    "crc_candidates", "fastest_crc", "decoder_table", "http_body_table", "crc_table", "memory_table", "DECODER_CASES",
+]
 
 C_MISSING = "the C extension is not built or FASTSMR_NO_EXTENSIONS is set"
 C_ENTRIES = ("fastsmr c", "fastsmr.install() c")
