@@ -19,7 +19,7 @@ import pytest
 from support import dropin_models
 import fastsmr
 from support.dropin_models import aio_observe, observe, typed
-from fastsmr.boto import sync as _botocore
+from fastsmr.boto import compat, sync
 from support.wire import frame
 
 SAGEMAKER = dropin_models.sagemaker_operation()
@@ -71,11 +71,7 @@ def installed():
 @pytest.fixture
 def fresh_checks(monkeypatch):
     """Forget what was learnt about botocore, so that a test can show it something else."""
-    monkeypatch.setattr(_botocore, "_recognised_result", None)
-    monkeypatch.setattr(_botocore, "_warned", False)
-    aio = sys.modules.get("fastsmr.boto.aio")
-    if aio is not None:
-        monkeypatch.setattr(aio, "_problems_found", None)
+    monkeypatch.setattr(compat, "_verdicts", {})
     yield
     fastsmr.uninstall()
 
@@ -242,7 +238,7 @@ def test_unrecognised_aiobotocore_is_left_stock_and_botocore_installed(backend, 
     before = dict(vars(aio.AioEventStream))
     with pytest.warns(fastsmr.BotocoreCompatibilityWarning, match="aiobotocore"):
         assert fastsmr.install() is True
-    assert vars(bes.EventStream)["__iter__"] is _botocore._iter
+    assert vars(bes.EventStream)["__iter__"] is sync._iter
     assert dict(vars(aio.AioEventStream)) == before
 
 

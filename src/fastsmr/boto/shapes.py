@@ -9,7 +9,7 @@ one, otherwise the protocol's body parser followed by a generic walk of the
 shape. Doing that walk for every message is most of botocore's cost per event.
 
 Here the walk is done once: :func:`table_for` returns, for one stream shape and
-one response parser, a dict from event type to a converter
+one kind of response parser, a dict from event type to a converter
 ``(headers, payload) -> dict`` that builds the same inner event dict directly,
 or — for the commonest event, a blob payload and nothing else (SageMaker's
 ``PayloadPart``, Lambda's ``PayloadChunk``, S3's ``Records``) — just the name
@@ -24,6 +24,14 @@ same value types, same exceptions for malformed bodies — and only for parser
 classes whose methods are the ones read here; anything else (a subclass, a
 future botocore that changed them) gets no table and every message goes
 through botocore's parser, with the framing still decoded by fastsmr.
+
+botocore makes a new parser for every request, while a client keeps its
+service model (and so its stream shapes) for life. The tables therefore live
+with the shape and are keyed on what a parser's events depend on — its class
+and its configuration (the factory's timestamp and blob parsers) — never on
+the parser itself; they are built on a detached copy of the first parser seen
+and hold nothing of any request. A shape keeps at most
+:data:`MAX_PARSER_KINDS` tables.
 """
 
 from __future__ import annotations
@@ -32,29 +40,34 @@ import json
 import json.scanner
 import logging
 import threading
+import types
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple, Union
 
 import botocore.parsers as bp
 
-__all__ = ["Converter", "KNOWN_PARSE_METHODS", "table_for", "payload_member"]
+__all__ = ["Converter", "MAX_PARSER_KINDS", "table_for", "blob_events", "payload_member"]
 
 #: ``(headers, payload) -> inner event dict``, or None to use botocore's parser;
 #: a str is the payload member's name: the inner dict is ``{name: payload}``.
 Converter = Union[str, Callable[[Dict[str, Any], bytes], Optional[Dict[str, Any]]]]
 
-#: ``parse`` implementations that add nothing to ``_do_parse`` for a 200 event
-#: (botocore's, and aiobotocore's async one, which registers itself here).
-KNOWN_PARSE_METHODS: Set[Any] = {getattr(bp.ResponseParser, "parse", None)}
+#: Tables one stream shape keeps (one per kind of parser; a client has one kind).
+MAX_PARSER_KINDS = 4
 
 _LOG = getattr(bp, "LOG", logging.getLogger("botocore.parsers"))
 
-# shape -> parser -> table; both are plain objects hashed by identity, and a
-# table dies with the client whose model and parser it was built for.
-_TABLES: "weakref.WeakKeyDictionary[Any, weakref.WeakKeyDictionary[Any, Dict[Any, Converter]]]"
-_TABLES = weakref.WeakKeyDictionary()
+# shape -> {parser kind: table}. The shape lives as long as its client's
+# service model; nothing in a table refers to the shape (only to its members)
+# nor to a request, so an entry dies with the model.
+_TABLES: "weakref.WeakKeyDictionary[Any, Dict[Hashable, Dict[Any, Converter]]]" = weakref.WeakKeyDictionary()
 _BLOBS: "weakref.WeakKeyDictionary[Any, Dict[str, str]]" = weakref.WeakKeyDictionary()
 _BUILDING = threading.Lock()
+_DEFAULT_BLOB_PARSER = getattr(bp.ResponseParser, "_default_blob_parser", None)
+_UNSEEN: Any = object()
+
+#: botocore's ``ResponseParser.parse``, which adds nothing to ``_do_parse`` for a 200 event.
+BOTOCORE_PARSE = getattr(bp.ResponseParser, "parse", None)
 
 
 def _use_parser(headers: Dict[str, Any], payload: bytes) -> None:
@@ -72,7 +85,7 @@ def _same(cls: type, name: str, owner: Any) -> bool:
     return expected is not None and _method(cls, name) is expected
 
 
-def _parser_kind(parser: Any) -> Optional[str]:
+def _parser_kind(parser: Any, stock_parse: Any) -> Optional[str]:
     """The body protocol ("json", "xml" or "other") of a parser whose event handling is botocore's.
 
     None for any other parser: a subclass that changes how events are built.
@@ -81,7 +94,7 @@ def _parser_kind(parser: Any) -> Optional[str]:
     base = getattr(bp, "BaseEventStreamParser", None)
     if not all(_same(cls, name, base) for name in ("_do_parse", "_parse_payload", "_parse_non_payload_attrs")):
         return None
-    if _method(cls, "parse") not in KNOWN_PARSE_METHODS:
+    if stock_parse is None or _method(cls, "parse") is not stock_parse:
         return None
     if not (hasattr(parser, "_timestamp_parser") and hasattr(parser, "_blob_parser")):
         return None
@@ -105,28 +118,77 @@ def _parser_kind(parser: Any) -> Optional[str]:
     return "other"
 
 
-def table_for(shape: Any, parser: Any) -> Optional[Dict[Any, Converter]]:
-    """The converters for one stream shape and parser, or None if the parser is not botocore's.
+def table_for(shape: Any, parser: Any, stock_parse: Any = BOTOCORE_PARSE) -> Optional[Dict[Any, Converter]]:
+    """The converters for one stream shape and a parser like ``parser``, or None
+    if the parser is not botocore's.
 
-    None is also returned while botocore's parser logs at DEBUG level, so that
-    its per-event log lines still appear.
+    ``stock_parse`` is the ``parse`` method the parser's SDK defines
+    (botocore's, or aiobotocore's async one): a parser class with another one
+    gets no table. None is also returned while botocore's parser logs at DEBUG
+    level, so that its per-event log lines still appear.
     """
     if _LOG.isEnabledFor(logging.DEBUG):
         return None
-    try:
-        by_parser = _TABLES.get(shape)
-        if by_parser is None:
-            by_parser = _TABLES.setdefault(shape, weakref.WeakKeyDictionary())
-        table = by_parser.get(parser)
-    except TypeError:  # not weakly referenceable: not botocore's shape or parser
+    kind = _parser_key(parser, stock_parse)
+    if kind is None:
         return None
-    if table is None:
-        kind = _parser_kind(parser)
-        if kind is None or getattr(shape, "type_name", None) != "structure":
-            return None
-        table = _build_table(shape, parser, kind)
-        by_parser[parser] = table
+    try:
+        tables = _TABLES.get(shape)
+    except TypeError:  # not weakly referenceable: not botocore's shape
+        return None
+    table = tables.get(kind, _UNSEEN) if tables is not None else _UNSEEN
+    if table is _UNSEEN:
+        protocol = _parser_kind(parser, stock_parse)
+        if protocol is None or getattr(shape, "type_name", None) != "structure":
+            table = None
+        else:
+            table = _build_table(shape, _detached(parser), protocol)
+        with _BUILDING:
+            tables = _TABLES.setdefault(shape, {})
+            if len(tables) >= MAX_PARSER_KINDS:
+                del tables[next(iter(tables))]  # the oldest
+            tables[kind] = table
     return table
+
+
+def _parser_key(parser: Any, stock_parse: Any) -> Optional[Hashable]:
+    """What the events a parser builds depend on besides its class's code: its
+    class and its attributes (the factory's timestamp and blob parsers), with
+    a method of a parser standing for its function. None when that cannot
+    be told (an attribute that is neither hashable nor such a method)."""
+    items = []
+    try:
+        state = sorted(vars(parser).items())
+    except TypeError:
+        return None
+    for name, value in state:
+        owner = getattr(value, "__self__", None)
+        if isinstance(owner, bp.ResponseParser):
+            if owner is not parser and value.__func__ is not _DEFAULT_BLOB_PARSER:
+                return None  # a method of another parser that _detached() cannot copy
+            value = ("method", value.__func__)
+        items.append((name, value))
+    key = (type(parser), stock_parse, tuple(items))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _detached(parser: Any) -> Any:
+    """A parser that builds the same events as ``parser`` and refers to no request.
+
+    The copy's methods are bound to the copy; the one method of another parser
+    that botocore passes in (the response parser's default blob parser, which
+    needs no state) is bound to the copy too.
+    """
+    twin = object.__new__(type(parser))
+    for name, value in vars(parser).items():
+        if isinstance(getattr(value, "__self__", None), bp.ResponseParser):
+            value = types.MethodType(value.__func__, twin)
+        twin.__dict__[name] = value
+    return twin
 
 
 def blob_events(shape: Any) -> Dict[str, str]:
