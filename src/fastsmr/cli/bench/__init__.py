@@ -36,6 +36,7 @@ CASES: Dict[str, str] = {
     "e2e-async": "aiobotocore against the local endpoint, unpaced",
     "paced": "128 streams at 30 tokens/s, phases spread: every client and its floor, a fresh process each",
     "paced-batched": "the same with every stream's token arriving at once (a batching engine)",
+    "soak": "boto3 and aiobotocore, one long-lived client: memory and descriptors each stream leaves behind",
 }
 
 PACED_RATE = 30.0
@@ -65,7 +66,7 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Dict[str, Any]:
     """Run ``cases`` (default: all) and return the JSON-ready document of the results."""
-    from . import _clients, _codecs, _paced, _report
+    from . import _clients, _codecs, _paced, _report, _soak
 
     selected = [c for c in CASES if cases is None or c in cases]
     decoder_rounds = rounds or (3 if quick else 7)
@@ -88,6 +89,9 @@ def run(
                 tables.append(_codecs.decoder_table(case, quick=quick, rounds=r))
             elif case == "crc":
                 tables.append(_codecs.crc_table(quick=quick, rounds=decoder_rounds))
+            elif case == "soak":
+                tables += [_soak.soak_table(server.start, kind, streams=150 if quick else 2_000,
+                                            warmup=50 if quick else 200) for kind in ("boto3", "aiobotocore")]
             elif case == "memory":
                 # tracemalloc's figures hardly vary: few rounds suffice.
                 tables.append(_codecs.memory_table(quick=quick, rounds=1 if quick else 3))

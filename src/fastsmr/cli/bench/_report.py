@@ -33,6 +33,10 @@ _UNITS = {
     "latency_p99": ("latency p99", "s"),
     "ttft_p50": ("TTFT p50", "s"),
     "switches_per_token": ("switches/token", ""),
+    "traced_bytes": ("traced/stream", "B"),
+    "rss_bytes": ("RSS/stream", "B"),
+    "descriptors": ("fds/stream", ""),
+    "parsers": ("live parsers", ""),
 }
 
 
@@ -164,8 +168,8 @@ def _quantity(metric: str, value: float) -> str:
         return f"{value:,.0f}/s"
     if metric == "cpu_percent":
         return f"{value:.3g} %"
-    if metric in ("peak_bytes", "retained_bytes"):
-        return f"{value / 1024:,.1f} KiB" if value >= 1024 else f"{value:,.0f} B"
+    if metric in ("peak_bytes", "retained_bytes", "traced_bytes", "rss_bytes"):
+        return f"{value / 1024:,.1f} KiB" if abs(value) >= 1024 else f"{value:,.0f} B"
     return f"{value:.4g}"
 
 
