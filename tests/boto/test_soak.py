@@ -8,9 +8,9 @@ its way (so 2,000 of the 20,000). The measuring is the ``soak`` case of
 ``fastsmr bench`` (:mod:`fastsmr.cli.bench._soak`).
 
 The bounds, for 20,000 streams: Python allocations (tracemalloc) and the
-resident set grow by under 2 MB, a handful of botocore parser objects are
-alive at the end (botocore makes one per request), the open descriptors do
-not grow. A shorter run is held to the same bytes per stream, plus what
+resident set grow by under 2 MB, a handful of botocore parser objects more
+are alive at the end than at the start (botocore makes one per request), the
+open descriptors do not grow. A shorter run is held to the same bytes per stream, plus what
 CPython's type attribute cache may keep: it holds the last 4,096 attribute
 names looked up through a type, and botocore looks its handlers up by names
 it builds per call (``getattr(self, f"_handle_{type_name}")``), so stock

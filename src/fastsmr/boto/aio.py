@@ -164,13 +164,13 @@ async def events(stream: Any, source: AioMessageSource) -> AsyncIterator[Dict[st
             core.events = None
             if not await read():
                 return
-    mapping = plan.events
+    get, member, mapping = plan.get, plan.member, plan.events
     while True:
         for item in core.pending:
             if item.__class__ is dict:  # shaped by the codec: the common case, inline
                 yield item
                 continue
-            event = event_of(item, plan)
+            event = event_of(item, get, member)
             if event is BOTOCORE_PARSES:
                 event = await _parsed(parse_event, item)  # raises EventStreamError for errors
             if event:

@@ -170,22 +170,20 @@ def botocore_message(item: Any) -> Any:
     return bes.EventStreamMessage(prelude, item.headers, payload, item.crc)
 
 
-def event_of(item: Any, plan: EventPlan) -> Any:
-    """The event a pending item makes under ``plan`` (which has converters): a
-    dict, None for an event type botocore skips (it parses an unknown type to
-    {} and drops it), or :data:`BOTOCORE_PARSES` for an error or exception
-    message and a body no converter reads."""
-    cls = item.__class__
-    if cls is dict:
-        return item
-    if cls is bytes:
-        return {"PayloadPart": {plan.member: item}}
+def event_of(item: Any, get: Callable[[Any], Any], member: Optional[str]) -> Any:
+    """The event a pending item that is not a dict already makes, with the
+    converter table's ``get`` and PayloadPart's ``member``: a dict, None for
+    an event type botocore skips (it parses an unknown type to {} and drops
+    it), or :data:`BOTOCORE_PARSES` for an error or exception message and a
+    body no converter reads."""
+    if item.__class__ is bytes:
+        return {"PayloadPart": {member: item}}
     kind = item.message_type
     # "event" first: one comparison for nearly every message.
     if kind != "event" and (kind == "error" or kind == "exception"):
         return BOTOCORE_PARSES
     event_type = item.event_type
-    convert = plan.get(event_type)  # type: ignore[misc]  # a plan with converters
+    convert = get(event_type)
     if convert.__class__ is str:
         return {event_type: {convert: item.payload}}
     if convert is None:

@@ -23,6 +23,7 @@ executing``, as with botocore's generator, and the first reads on.
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import length_hint
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -37,6 +38,7 @@ from .urllib3_body import body_chunks
 __all__ = ["MessageSource", "WrappedEventStream", "events", "payload_parts", "wrap", "patches"]
 
 _STOCK_PARSE_EVENT = getattr(bes.EventStream, "_parse_event", None)
+_FIRST = (True,)
 
 
 class MessageSource:
@@ -44,7 +46,7 @@ class MessageSource:
 
     ``next()`` gives ``botocore.eventstream.EventStreamMessage`` objects, for
     botocore's code; fastsmr's readers take ``core.pending`` directly and step
-    ``reading`` when it runs out. Both share one position.
+    ``reading`` when it runs out (:meth:`steps`). All share one position.
 
     >>> import fastsmr
     >>> class Body:
@@ -62,16 +64,24 @@ class MessageSource:
         #: The response's one reading generator (made now, started by the first read).
         self.reading: Iterator[bool] = _reading(self.core, raw_stream)
 
+    def steps(self) -> Iterator[bool]:
+        """A reader's loop: ``for _ in source.steps(): for item in core.pending: ...``.
+
+        The first step is for what other readers left in ``core.pending``;
+        each next one reads the body until it gives messages, and the loop
+        ends with the stream (or raises what ended it).
+        """
+        return chain(_FIRST, self.reading)
+
     def __iter__(self) -> MessageSource:
         return self
 
     def __next__(self) -> Any:
         core = self.core
-        while True:
+        for _ in self.steps():
             for item in core.pending:
                 return botocore_message(item)
-            if not next(self.reading, False):
-                raise StopIteration
+        raise StopIteration
 
 
 def _reading(core: ResponseCore, raw_stream: Any) -> Iterator[bool]:
@@ -108,40 +118,35 @@ def _reading(core: ResponseCore, raw_stream: Any) -> Iterator[bool]:
 def events(stream: Any, source: MessageSource) -> Iterator[Dict[str, Any]]:
     """Iterate ``stream``'s events as botocore's ``EventStream.__iter__`` does, from ``source``."""
     core = source.core
-    reading = source.reading
     parse_event = stream._parse_event
     plan = event_plan(stream, _STOCK_PARSE_EVENT, BOTOCORE_PARSE)
     if plan.get is None:
-        while True:
+        for _ in source.steps():
             for item in core.pending:
                 parsed = parse_event(botocore_message(item))
                 if parsed:
                     yield parsed
             core.events = None
-            if not next(reading, False):
-                return
-    mapping = plan.events
-    while True:
+        return
+    get, member, mapping = plan.get, plan.member, plan.events
+    for _ in source.steps():
         for item in core.pending:
             if item.__class__ is dict:  # shaped by the codec: the common case, inline
                 yield item
                 continue
-            event = event_of(item, plan)
+            event = event_of(item, get, member)
             if event is BOTOCORE_PARSES:
                 event = parse_event(botocore_message(item))  # raises EventStreamError for errors
             if event:
                 yield event
         core.events = mapping
-        if not next(reading, False):
-            return
 
 
 def _payload_parts(stream: Any, source: MessageSource, plan: EventPlan) -> Iterator[bytes]:
     core = source.core
-    reading = source.reading
     parse_event = stream._parse_event
     mapping = plan.parts
-    while True:
+    for _ in source.steps():
         for item in core.pending:
             if item.__class__ is bytes:  # the common case, inline
                 yield item
@@ -152,8 +157,6 @@ def _payload_parts(stream: Any, source: MessageSource, plan: EventPlan) -> Itera
             elif part is not None:
                 yield part
         core.events = mapping
-        if not next(reading, False):
-            return
 
 
 def payload_parts(body: Any) -> Iterator[bytes]:

@@ -36,7 +36,7 @@ _UNITS = {
     "traced_bytes": ("traced/stream", "B"),
     "rss_bytes": ("RSS/stream", "B"),
     "descriptors": ("fds/stream", ""),
-    "parsers": ("live parsers", ""),
+    "parsers": ("parsers kept", ""),
 }
 
 
