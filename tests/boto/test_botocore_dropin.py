@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import pickle
@@ -9,17 +10,19 @@ import subprocess
 import sys
 import threading
 import warnings
+import weakref
 from typing import Any, Dict, List
 
 import botocore.eventstream as bes
 import botocore.exceptions
+import botocore.model
 import botocore.parsers
 import pytest
 
 from support import dropin_models
 import fastsmr
 from support.dropin_models import aio_observe, observe, typed
-from fastsmr.boto import compat, sync
+from fastsmr.boto import compat, shapes, sync
 from support.wire import frame
 
 SAGEMAKER = dropin_models.sagemaker_operation()
@@ -467,15 +470,40 @@ def test_payload_events_never_reach_botocores_parser(backend, installed, name):
     assert len(calls) == expected_calls
 
 
-def test_converters_are_built_once_per_shape_and_parser(backend, installed):
-    from fastsmr.boto import shapes as _eventshapes
-
+def test_converters_are_built_once_per_shape_and_kind_of_parser(backend, installed):
+    # botocore makes a parser per request: every request's parser finds the
+    # one table of its shape, which keeps none of them alive.
     list(sagemaker_stream(part(b"a")))
-    table = _eventshapes.table_for(SAGEMAKER.shape, PARSER)
-    list(sagemaker_stream(part(b"b")))
-    assert _eventshapes.table_for(SAGEMAKER.shape, PARSER) is table
-    # the blob payload is built without a call at all
+    table = shapes.table_for(SAGEMAKER.shape, PARSER)
+    parsers = [dropin_models.event_stream_parser(SAGEMAKER.protocol) for _ in range(20)]
+    for parser in parsers:
+        assert list(sagemaker_stream(part(b"b"), parser=parser)) == [{"PayloadPart": {"Bytes": b"b"}}]
+        assert shapes.table_for(SAGEMAKER.shape, parser) is table
+    alive = [weakref.ref(parser) for parser in parsers]
+    del parsers, parser
+    gc.collect()
+    assert not [ref for ref in alive if ref() is not None]
+    # built when first used; then the blob payload is built without a call at all
+    convert = table["PayloadPart"]
+    assert convert == "Bytes" or convert({}, b"x") == {"Bytes": b"x"}
     assert table["PayloadPart"] == "Bytes"
+
+
+def test_converter_tables_are_bounded_and_die_with_their_shape(backend):
+    model = dropin_models._synthetic_model("rest-json")
+    shape = botocore.model.ServiceModel(model, "synthetic").operation_model("Subscribe").get_event_stream_output()
+    factories = [botocore.parsers.ResponseParserFactory() for _ in range(shapes.MAX_PARSER_KINDS + 3)]
+    tables = []
+    for number, factory in enumerate(factories):
+        # a kind of parser of its own: the factory's timestamp parser differs
+        factory.set_parser_defaults(timestamp_parser=lambda value, number=number: value)
+        tables.append(shapes.table_for(shape, dropin_models.event_stream_parser("rest-json", factory)))
+    assert all(table is not None for table in tables) and len({id(table) for table in tables}) == len(tables)
+    assert len(shapes._TABLES[shape]) == shapes.MAX_PARSER_KINDS
+    dying = weakref.ref(shape)
+    del shape, tables
+    gc.collect()
+    assert dying() is None  # nothing in the cache held the shape
 
 
 # --- aiobotocore without a network ------------------------------------------------------

@@ -72,7 +72,7 @@ class AioMessageSource:
         stream (a decode error as its botocore-compatible twin), once.
         """
         core = self.core
-        if length_hint(core.pending):
+        if length_hint(core.pending):  # another reader went on to a newer batch: drain it first
             return True
         if core.done:
             return False

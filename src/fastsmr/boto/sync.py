@@ -98,8 +98,9 @@ def _reading(core: ResponseCore, raw_stream: Any) -> Iterator[bool]:
             if batch:
                 core.pending = iter(batch)
                 yield True
-                # Two readers in two threads may both have found the last
-                # batch used up: the second must not read past the first's.
+                # A reader that was suspended while another went on to a
+                # newer batch comes back with its own used up: the newer one
+                # is drained before anything more is read (two threads alike).
                 while length(core.pending):
                     yield True
         core.finish()
