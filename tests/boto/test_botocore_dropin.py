@@ -169,6 +169,70 @@ def test_installed_stream_mixes_get_initial_response_and_partial_iteration(backe
     assert stream._raw_stream.closed
 
 
+READERS = {
+    "events": lambda stream: (event["PayloadPart"]["Bytes"] for event in stream),
+    "payload_parts": fastsmr.payload_parts,
+    "botocore's next()": lambda stream: (message.payload for message in stream._event_generator),
+}
+
+
+@pytest.mark.parametrize("first, second", [(a, b) for a in READERS for b in READERS if a != b])
+def test_interleaved_readers_share_one_position(backend, installed, first, second):
+    # Three batches of three. The first reader takes one part and is left
+    # suspended; the second takes the rest of the first batch and two of
+    # the second; the first then comes back for the rest, in order.
+    payloads = [b"p%d" % i for i in range(9)]
+    stream = sagemaker_stream(*(b"".join(part(p) for p in payloads[i : i + 3]) for i in (0, 3, 6)))
+    a = READERS[first](stream)
+    seen = [next(a)]
+    b = READERS[second](stream)
+    seen += [next(b) for _ in range(4)]
+    seen += list(a)
+    assert seen == payloads
+    assert list(b) == []
+
+
+def test_aio_interleaved_readers_share_one_position(backend, installed):
+    aio = pytest.importorskip("aiobotocore.eventstream")
+    import asyncio
+
+    import aiobotocore.parsers
+
+    import fastsmr.aio
+
+    parser = dropin_models.event_stream_parser(SAGEMAKER.protocol, aiobotocore.parsers)
+    payloads = [b"p%d" % i for i in range(9)]
+    chunks = [b"".join(part(p) for p in payloads[i : i + 3]) for i in (0, 3, 6)]
+
+    class Content:
+        async def iter_chunks(self):
+            for chunk in chunks:
+                await asyncio.sleep(0)
+                yield chunk, True
+
+    class Response(RawStream):
+        content = Content()
+
+    async def parts_of(events):
+        async for event in events:
+            yield event["PayloadPart"]["Bytes"]
+
+    readers = {"events": lambda stream: parts_of(stream), "payload_parts": fastsmr.aio.payload_parts}
+
+    async def scenario(first: str, second: str) -> List[bytes]:
+        stream = aio.AioEventStream(Response([]), SAGEMAKER.shape, parser, SAGEMAKER.name)
+        a = readers[first](stream)
+        seen = [await a.__anext__()]
+        b = readers[second](stream)
+        seen += [await b.__anext__() for _ in range(4)]
+        seen += [item async for item in a]
+        assert [item async for item in b] == []
+        return seen
+
+    for first, second in (("events", "payload_parts"), ("payload_parts", "events"), ("events", "events")):
+        assert asyncio.run(scenario(first, second)) == payloads, (first, second)
+
+
 def test_get_initial_response_between_two_events_loses_only_what_botocore_loses(backend):
     chunks = [part(b"a"), part(b"b") + part(b"c")]
 

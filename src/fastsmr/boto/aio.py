@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 from asyncio import CancelledError
-from operator import length_hint
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Tuple
 
 import aiobotocore.eventstream as aes
@@ -54,7 +53,7 @@ class AioMessageSource:
 
     ``async for`` gives ``botocore.eventstream.EventStreamMessage`` objects,
     for aiobotocore's code; fastsmr's readers take ``core.pending`` directly
-    and await :meth:`read` when it runs out.
+    and, once it is used up, say so in ``core.drained`` and await :meth:`read`.
     """
 
     __slots__ = ("core", "_raw_stream", "_read", "_reading")
@@ -68,11 +67,12 @@ class AioMessageSource:
     async def read(self) -> bool:
         """Decode the next messages into ``core.pending``: False at the end of the stream.
 
-        True at once if a reader left messages there. Raises what ended the
-        stream (a decode error as its botocore-compatible twin), once.
+        The caller has used up ``core.drained``; if that is not the newest
+        batch, True at once. Raises what ended the stream (a decode error as
+        its botocore-compatible twin), once.
         """
         core = self.core
-        if length_hint(core.pending):  # another reader went on to a newer batch: drain it first
+        if core.drained is not core.pending:  # the caller used up an older batch: take the newer one first
             return True
         if core.done:
             return False
@@ -109,8 +109,10 @@ class AioMessageSource:
     async def __anext__(self) -> Any:
         core = self.core
         while True:
-            for item in core.pending:
+            pending = core.pending
+            for item in pending:
                 return botocore_message(item)
+            core.drained = pending
             if not await self.read():
                 raise StopAsyncIteration
 
@@ -157,16 +159,18 @@ async def events(stream: Any, source: AioMessageSource) -> AsyncIterator[Dict[st
     plan = event_plan(stream, _STOCK_PARSE_EVENT, _STOCK_PARSE)
     if plan.get is None:
         while True:
-            for item in core.pending:
+            pending = core.pending
+            for item in pending:
                 parsed = await _parsed(parse_event, item)
                 if parsed:
                     yield parsed
-            core.events = None
+            core.drained, core.events = pending, None
             if not await read():
                 return
     get, member, mapping = plan.get, plan.member, plan.events
     while True:
-        for item in core.pending:
+        pending = core.pending
+        for item in pending:
             if item.__class__ is dict:  # shaped by the codec: the common case, inline
                 yield item
                 continue
@@ -175,7 +179,7 @@ async def events(stream: Any, source: AioMessageSource) -> AsyncIterator[Dict[st
                 event = await _parsed(parse_event, item)  # raises EventStreamError for errors
             if event:
                 yield event
-        core.events = mapping
+        core.drained, core.events = pending, mapping
         if not await read():
             return
 
@@ -186,7 +190,8 @@ async def _payload_parts(stream: Any, source: AioMessageSource, plan: EventPlan)
     parse_event = stream._parse_event
     mapping = plan.parts
     while True:
-        for item in core.pending:
+        pending = core.pending
+        for item in pending:
             if item.__class__ is bytes:  # the common case, inline
                 yield item
                 continue
@@ -195,7 +200,7 @@ async def _payload_parts(stream: Any, source: AioMessageSource, plan: EventPlan)
                 await _parsed(parse_event, item)  # raises EventStreamError
             elif part is not None:
                 yield part
-        core.events = mapping
+        core.drained, core.events = pending, mapping
         if not await read():
             return
 

@@ -58,10 +58,13 @@ class ResponseCore:
     """The decoding state of one response body, whoever reads it.
 
     A reader takes items from ``pending`` (any of the three forms) and, when
-    it is exhausted, has the shell read bytes and :meth:`feed` them. ``done``
-    turns True at the end of the body or at the first error, never because a
-    consumer left its loop. ``events`` is the form the last reader asked for
-    (``Decoder.feed``'s mapping, or None for ``Message`` objects).
+    it has used that iterator up, puts it in ``drained`` and has the shell
+    read bytes and :meth:`feed` them — unless ``pending`` is newer than what
+    it used up (another reader went on while it was suspended): then it
+    takes from that first. ``done`` turns True at the end of the body or at
+    the first error, never because a consumer left its loop. ``events`` is
+    the form the last reader asked for (``Decoder.feed``'s mapping, or None
+    for ``Message`` objects).
 
     >>> import fastsmr
     >>> core = ResponseCore()
@@ -73,11 +76,13 @@ class ResponseCore:
     True
     """
 
-    __slots__ = ("pending", "events", "done", "_decoder")
+    __slots__ = ("pending", "drained", "events", "done", "_decoder")
 
     def __init__(self) -> None:
         #: The decoded items not handed out yet: an iterator over the last batch.
         self.pending: Iterator[Any] = iter(())
+        #: The ``pending`` iterator the last reader to ask for more had used up.
+        self.drained: Optional[Iterator[Any]] = None
         self.events: Optional[Dict[str, Optional[str]]] = None
         self.done = False
         self._decoder: Any = None

@@ -24,7 +24,6 @@ executing``, as with botocore's generator, and the first reads on.
 from __future__ import annotations
 
 from itertools import chain
-from operator import length_hint
 from typing import Any, Dict, Iterator, List, Tuple
 
 import botocore.eventstream as bes
@@ -65,7 +64,9 @@ class MessageSource:
         self.reading: Iterator[bool] = _reading(self.core, raw_stream)
 
     def steps(self) -> Iterator[bool]:
-        """A reader's loop: ``for _ in source.steps(): for item in core.pending: ...``.
+        """A reader's loop: ``for _ in source.steps():`` take from ``core.pending``,
+        and once it is used up, say so in ``core.drained`` (and the form wanted
+        in ``core.events``).
 
         The first step is for what other readers left in ``core.pending``;
         each next one reads the body until it gives messages, and the loop
@@ -79,8 +80,10 @@ class MessageSource:
     def __next__(self) -> Any:
         core = self.core
         for _ in self.steps():
-            for item in core.pending:
+            pending = core.pending
+            for item in pending:
                 return botocore_message(item)
+            core.drained = pending
         raise StopIteration
 
 
@@ -88,7 +91,6 @@ def _reading(core: ResponseCore, raw_stream: Any) -> Iterator[bool]:
     """Read the body into ``core``: each step decodes the next messages into
     ``core.pending`` (in the form ``core.events`` asks for) and yields True;
     it returns at the end of the body, or raises what ended it."""
-    length = length_hint
     chunks: Any = ()
     try:
         chunks = body_chunks(raw_stream)
@@ -98,10 +100,11 @@ def _reading(core: ResponseCore, raw_stream: Any) -> Iterator[bool]:
             if batch:
                 core.pending = iter(batch)
                 yield True
-                # A reader that was suspended while another went on to a
-                # newer batch comes back with its own used up: the newer one
-                # is drained before anything more is read (two threads alike).
-                while length(core.pending):
+                # Read on for a reader that used this batch up. One that was
+                # suspended while another went on to a newer batch comes back
+                # having used up an older one: the newer one is taken first
+                # (two threads alike).
+                while core.drained is not core.pending:
                     yield True
         core.finish()
     except GeneratorExit:  # the response is being dropped
@@ -123,15 +126,17 @@ def events(stream: Any, source: MessageSource) -> Iterator[Dict[str, Any]]:
     plan = event_plan(stream, _STOCK_PARSE_EVENT, BOTOCORE_PARSE)
     if plan.get is None:
         for _ in source.steps():
-            for item in core.pending:
+            pending = core.pending
+            for item in pending:
                 parsed = parse_event(botocore_message(item))
                 if parsed:
                     yield parsed
-            core.events = None
+            core.drained, core.events = pending, None
         return
     get, member, mapping = plan.get, plan.member, plan.events
     for _ in source.steps():
-        for item in core.pending:
+        pending = core.pending
+        for item in pending:
             if item.__class__ is dict:  # shaped by the codec: the common case, inline
                 yield item
                 continue
@@ -140,7 +145,7 @@ def events(stream: Any, source: MessageSource) -> Iterator[Dict[str, Any]]:
                 event = parse_event(botocore_message(item))  # raises EventStreamError for errors
             if event:
                 yield event
-        core.events = mapping
+        core.drained, core.events = pending, mapping
 
 
 def _payload_parts(stream: Any, source: MessageSource, plan: EventPlan) -> Iterator[bytes]:
@@ -148,7 +153,8 @@ def _payload_parts(stream: Any, source: MessageSource, plan: EventPlan) -> Itera
     parse_event = stream._parse_event
     mapping = plan.parts
     for _ in source.steps():
-        for item in core.pending:
+        pending = core.pending
+        for item in pending:
             if item.__class__ is bytes:  # the common case, inline
                 yield item
                 continue
@@ -157,7 +163,7 @@ def _payload_parts(stream: Any, source: MessageSource, plan: EventPlan) -> Itera
                 parse_event(botocore_message(item))  # raises EventStreamError
             elif part is not None:
                 yield part
-        core.events = mapping
+        core.drained, core.events = pending, mapping
 
 
 def payload_parts(body: Any) -> Iterator[bytes]:
