@@ -56,11 +56,15 @@ def endpoint() -> Iterator[StreamingEndpoint]:
         yield server
 
 
+def require_streaming(client: Any) -> None:
+    if not hasattr(client, "invoke_endpoint_with_response_stream"):
+        pytest.skip("this botocore has no invoke_endpoint_with_response_stream")
+
+
 @pytest.fixture(scope="module")
 def client(endpoint: StreamingEndpoint) -> Any:
     made = boto3.client("sagemaker-runtime", endpoint_url=endpoint.url, config=Config(**NO_RETRIES), **CREDENTIALS)
-    if not hasattr(made, "invoke_endpoint_with_response_stream"):
-        pytest.skip("this botocore has no invoke_endpoint_with_response_stream")
+    require_streaming(made)
     return made
 
 
@@ -236,6 +240,7 @@ def loopback() -> Iterator[LoopbackServer]:
 def test_boto3_readers_switch_at_any_message(backend, loopback, at):
     payloads, wire = parts_wire(30)
     client = boto3.client("sagemaker-runtime", endpoint_url=loopback.url, config=Config(**NO_RETRIES), **CREDENTIALS)
+    require_streaming(client)
 
     def run(mode: str, first: str, then: str) -> List[bytes]:
         loopback.reply(wire, chunk_size=len(wire))
@@ -388,6 +393,7 @@ async def aio_leave_and_resume(client: Any, mode: str, first: str, then: str, ho
 def test_aiobotocore_a_consumer_that_leaves_loses_nothing(backend, aio_session, endpoint):
     async def scenario() -> None:
         async with aio_client(aio_session, endpoint.url) as client:
+            require_streaming(client)
             stock = {how: await aio_leave_and_resume(client, "stock", "events", "events", how) for how in AIO_LEAVES}
             whole = stock["break"][0]
             assert len(whole) == 12
@@ -444,6 +450,7 @@ def test_aiobotocore_a_second_consumer_raises_stocks_error_and_the_first_reads_o
 
     async def scenario() -> None:
         async with aio_client(aio_session, endpoint.url) as client:
+            require_streaming(client)
             stock_seen, stock_error = await run(client, "stock", "events", "events")
             assert len(stock_seen) == 20
             pairs = {"installed": [("events", "events"), ("parts", "parts"), ("events", "parts")],
@@ -476,6 +483,7 @@ def test_aiobotocore_readers_switch_at_any_message(backend, aio_session, loopbac
 
     async def scenario() -> None:
         async with aio_client(aio_session, loopback.url) as client:
+            require_streaming(client)
             assert await run(client, "stock", "events", "events") == payloads
             for mode in MODES:
                 for first, then in itertools.permutations(READERS[mode], 2):
@@ -514,6 +522,7 @@ def test_aiobotocore_a_stream_that_fails_to_decode_closes_its_connection_at_once
 
     async def scenario() -> Dict[str, int]:
         async with aio_client(aio_session, endpoint.url) as client:
+            require_streaming(client)
             return {mode: await run(client, mode) for mode in ("stock",) + MODES}
 
     grown = asyncio.run(scenario())
