@@ -530,3 +530,28 @@ def test_parse_of_a_shape_that_is_not_a_stream(backend):
     assert parser.parse(message.to_response_dict(), output) == stock
     assert list(stock) == ["ResponseMetadata"]  # no event: LiteLLM then reads the body itself
     assert parser.parse(message.to_response_dict(), output.members["Body"]) == {"PayloadPart": {"Bytes": b"x"}}
+
+
+def test_a_parser_per_stream_is_not_kept_alive(backend):
+    """LiteLLM makes an event parser per stream: under install() each one goes
+    when the program drops it, and one shape's table serves them all."""
+    import gc
+    import weakref
+
+    from fastsmr.boto import shapes
+
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    if "InvokeEndpointWithResponseStream" not in model.operation_names:
+        pytest.skip("this botocore predates SageMaker's response streams")
+    shape = model.operation_model("InvokeEndpointWithResponseStream").output_shape.members["Body"]
+    event = {"status_code": 200, "body": b"x", "headers": {":message-type": "event", ":event-type": "PayloadPart"}}
+    assert fastsmr.install()
+    gone = []
+    for _ in range(50):
+        parser = botocore.parsers.EventStreamJSONParser()
+        assert parser.parse(event, shape) == {"PayloadPart": {"Bytes": b"x"}}
+        gone.append(weakref.ref(parser))
+        del parser
+    gc.collect()
+    assert [ref for ref in gone if ref() is not None] == []
+    assert len(shapes._TABLES[shape]) == 1
