@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import pickle
@@ -9,17 +10,19 @@ import subprocess
 import sys
 import threading
 import warnings
+import weakref
 from typing import Any, Dict, List
 
 import botocore.eventstream as bes
 import botocore.exceptions
+import botocore.model
 import botocore.parsers
 import pytest
 
 from support import dropin_models
 import fastsmr
 from support.dropin_models import aio_observe, observe, typed
-from fastsmr.boto import sync as _botocore
+from fastsmr.boto import compat, shapes, sync
 from support.wire import frame
 
 SAGEMAKER = dropin_models.sagemaker_operation()
@@ -71,11 +74,7 @@ def installed():
 @pytest.fixture
 def fresh_checks(monkeypatch):
     """Forget what was learnt about botocore, so that a test can show it something else."""
-    monkeypatch.setattr(_botocore, "_recognised_result", None)
-    monkeypatch.setattr(_botocore, "_warned", False)
-    aio = sys.modules.get("fastsmr.boto.aio")
-    if aio is not None:
-        monkeypatch.setattr(aio, "_problems_found", None)
+    monkeypatch.setattr(compat, "_verdicts", {})
     yield
     fastsmr.uninstall()
 
@@ -170,6 +169,70 @@ def test_installed_stream_mixes_get_initial_response_and_partial_iteration(backe
     assert stream._raw_stream.closed
 
 
+READERS = {
+    "events": lambda stream: (event["PayloadPart"]["Bytes"] for event in stream),
+    "payload_parts": fastsmr.payload_parts,
+    "botocore's next()": lambda stream: (message.payload for message in stream._event_generator),
+}
+
+
+@pytest.mark.parametrize("first, second", [(a, b) for a in READERS for b in READERS if a != b])
+def test_interleaved_readers_share_one_position(backend, installed, first, second):
+    # Three batches of three. The first reader takes one part and is left
+    # suspended; the second takes the rest of the first batch and two of
+    # the second; the first then comes back for the rest, in order.
+    payloads = [b"p%d" % i for i in range(9)]
+    stream = sagemaker_stream(*(b"".join(part(p) for p in payloads[i : i + 3]) for i in (0, 3, 6)))
+    a = READERS[first](stream)
+    seen = [next(a)]
+    b = READERS[second](stream)
+    seen += [next(b) for _ in range(4)]
+    seen += list(a)
+    assert seen == payloads
+    assert list(b) == []
+
+
+def test_aio_interleaved_readers_share_one_position(backend, installed):
+    aio = pytest.importorskip("aiobotocore.eventstream")
+    import asyncio
+
+    import aiobotocore.parsers
+
+    import fastsmr.aio
+
+    parser = dropin_models.event_stream_parser(SAGEMAKER.protocol, aiobotocore.parsers)
+    payloads = [b"p%d" % i for i in range(9)]
+    chunks = [b"".join(part(p) for p in payloads[i : i + 3]) for i in (0, 3, 6)]
+
+    class Content:
+        async def iter_chunks(self):
+            for chunk in chunks:
+                await asyncio.sleep(0)
+                yield chunk, True
+
+    class Response(RawStream):
+        content = Content()
+
+    async def parts_of(events):
+        async for event in events:
+            yield event["PayloadPart"]["Bytes"]
+
+    readers = {"events": lambda stream: parts_of(stream), "payload_parts": fastsmr.aio.payload_parts}
+
+    async def scenario(first: str, second: str) -> List[bytes]:
+        stream = aio.AioEventStream(Response([]), SAGEMAKER.shape, parser, SAGEMAKER.name)
+        a = readers[first](stream)
+        seen = [await a.__anext__()]
+        b = readers[second](stream)
+        seen += [await b.__anext__() for _ in range(4)]
+        seen += [item async for item in a]
+        assert [item async for item in b] == []
+        return seen
+
+    for first, second in (("events", "payload_parts"), ("payload_parts", "events"), ("events", "events")):
+        assert asyncio.run(scenario(first, second)) == payloads, (first, second)
+
+
 def test_get_initial_response_between_two_events_loses_only_what_botocore_loses(backend):
     chunks = [part(b"a"), part(b"b") + part(b"c")]
 
@@ -242,7 +305,7 @@ def test_unrecognised_aiobotocore_is_left_stock_and_botocore_installed(backend, 
     before = dict(vars(aio.AioEventStream))
     with pytest.warns(fastsmr.BotocoreCompatibilityWarning, match="aiobotocore"):
         assert fastsmr.install() is True
-    assert vars(bes.EventStream)["__iter__"] is _botocore._iter
+    assert vars(bes.EventStream)["__iter__"] is sync._iter
     assert dict(vars(aio.AioEventStream)) == before
 
 
@@ -471,15 +534,40 @@ def test_payload_events_never_reach_botocores_parser(backend, installed, name):
     assert len(calls) == expected_calls
 
 
-def test_converters_are_built_once_per_shape_and_parser(backend, installed):
-    from fastsmr.boto import shapes as _eventshapes
-
+def test_converters_are_built_once_per_shape_and_kind_of_parser(backend, installed):
+    # botocore makes a parser per request: every request's parser finds the
+    # one table of its shape, which keeps none of them alive.
     list(sagemaker_stream(part(b"a")))
-    table = _eventshapes.table_for(SAGEMAKER.shape, PARSER)
-    list(sagemaker_stream(part(b"b")))
-    assert _eventshapes.table_for(SAGEMAKER.shape, PARSER) is table
-    # the blob payload is built without a call at all
+    table = shapes.table_for(SAGEMAKER.shape, PARSER)
+    parsers = [dropin_models.event_stream_parser(SAGEMAKER.protocol) for _ in range(20)]
+    for parser in parsers:
+        assert list(sagemaker_stream(part(b"b"), parser=parser)) == [{"PayloadPart": {"Bytes": b"b"}}]
+        assert shapes.table_for(SAGEMAKER.shape, parser) is table
+    alive = [weakref.ref(parser) for parser in parsers]
+    del parsers, parser
+    gc.collect()
+    assert not [ref for ref in alive if ref() is not None]
+    # built when first used; then the blob payload is built without a call at all
+    convert = table["PayloadPart"]
+    assert convert == "Bytes" or convert({}, b"x") == {"Bytes": b"x"}
     assert table["PayloadPart"] == "Bytes"
+
+
+def test_converter_tables_are_bounded_and_die_with_their_shape(backend):
+    model = dropin_models._synthetic_model("rest-json")
+    shape = botocore.model.ServiceModel(model, "synthetic").operation_model("Subscribe").get_event_stream_output()
+    factories = [botocore.parsers.ResponseParserFactory() for _ in range(shapes.MAX_PARSER_KINDS + 3)]
+    tables = []
+    for number, factory in enumerate(factories):
+        # a kind of parser of its own: the factory's timestamp parser differs
+        factory.set_parser_defaults(timestamp_parser=lambda value, number=number: value)
+        tables.append(shapes.table_for(shape, dropin_models.event_stream_parser("rest-json", factory)))
+    assert all(table is not None for table in tables) and len({id(table) for table in tables}) == len(tables)
+    assert len(shapes._TABLES[shape]) == shapes.MAX_PARSER_KINDS
+    dying = weakref.ref(shape)
+    del shape, tables
+    gc.collect()
+    assert dying() is None  # nothing in the cache held the shape
 
 
 # --- aiobotocore without a network ------------------------------------------------------

@@ -1,8 +1,22 @@
-"""The public face of the boto3 drop-in; botocore is imported on the first call only.
+"""The public face of the boto3 and aiobotocore drop-in; botocore is imported on the first call only.
 
 ``import fastsmr`` must work without botocore (the codec has no dependencies),
-so these functions import :mod:`fastsmr.boto.sync` when they run; without
-botocore they raise a ``ModuleNotFoundError`` that names the extra to install.
+so these functions import the modules below when they run; without botocore
+they raise a ``ModuleNotFoundError`` that names the extra to install.
+
+* :mod:`~fastsmr.boto.core` — one response's decoding state, shared by every
+  reader of its body (no I/O);
+* :mod:`~fastsmr.boto.sync` and :mod:`~fastsmr.boto.aio` — the boto3 and
+  aiobotocore readers, which differ only in how they read bytes;
+* :mod:`~fastsmr.boto.urllib3_body` — a botocore body read past urllib3's chunk parser;
+* :mod:`~fastsmr.boto.shapes` — botocore's events built by converters worked out per stream shape;
+* :mod:`~fastsmr.boto.errors` — decode errors as botocore's classes;
+* :mod:`~fastsmr.boto.streams` — taking over one EventStream;
+* :mod:`~fastsmr.boto.buffer` and :mod:`~fastsmr.boto.parsing` — botocore's
+  ``EventStreamBuffer`` and event parsers, for code that decodes without
+  ``EventStream`` (LiteLLM);
+* :mod:`~fastsmr.boto.compat` and :mod:`~fastsmr.boto.patches` — probing
+  botocore's internals, and what install() sets.
 """
 
 from __future__ import annotations
@@ -41,7 +55,7 @@ def install() -> bool:
     False
     """
     with needs("fastsmr.boto.install()", "boto", "botocore"):
-        from .sync import install as install_
+        from .patches import install as install_
 
     return install_()
 
@@ -54,7 +68,7 @@ def uninstall() -> None:
     >>> fastsmr.is_installed()
     False
     """
-    module = sys.modules.get("fastsmr.boto.sync")
+    module = sys.modules.get("fastsmr.boto.patches")
     if module is not None:
         module.uninstall()
 
@@ -66,7 +80,7 @@ def is_installed() -> bool:
     >>> fastsmr.is_installed()
     False
     """
-    module = sys.modules.get("fastsmr.boto.sync")
+    module = sys.modules.get("fastsmr.boto.patches")
     return module is not None and module.is_installed()
 
 
@@ -86,10 +100,16 @@ def wrap(event_stream: Any) -> Any:
     ...         if "contentBlockDelta" in event:
     ...             yield event["contentBlockDelta"]["delta"].get("text", "")
     """
-    with needs("fastsmr.wrap()", "boto", "botocore"):
-        from .sync import wrap as wrap_
+    from .streams import is_async, unwrap
 
-    return wrap_(event_stream)
+    stream = unwrap(event_stream)
+    with needs("fastsmr.wrap()", "boto", "botocore"):
+        if is_async(stream):
+            from .aio import wrap as wrap_one
+        else:
+            from .sync import wrap as wrap_one
+    wrapped = wrap_one(stream)
+    return event_stream if wrapped is stream else wrapped
 
 
 def payload_parts(body: Any) -> Iterator[bytes]:

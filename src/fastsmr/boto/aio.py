@@ -1,116 +1,119 @@
-"""The aiobotocore half of the drop-in: ``AioEventStream`` decoding with fastsmr.
+"""The aiobotocore readers: the async shell that reads a response body and feeds its core.
 
 aiobotocore's ``AioEventStream`` subclasses botocore's ``EventStream`` with an
 async generator over ``raw_stream.content.iter_chunks()`` and an async
-``_parse_event``; fastsmr reads the same body with ``readany`` (see
-:func:`body_reader`). ``install()`` replaces its ``_create_raw_event_generator``
-(an :class:`AioRawEvents` takes the generator's place) and ``__aiter__``; the
-converters, error translation and message objects are the sync half's.
+``_parse_event``. ``install()`` replaces its ``_create_raw_event_generator``
+and ``__aiter__`` (:func:`patches`); ``wrap()`` and ``payload_parts()`` take
+over one stream the same way. In the generator's place goes an
+:class:`AioMessageSource`: the response's
+:class:`~fastsmr.boto.core.ResponseCore` and :meth:`AioMessageSource.read`,
+the only code that reads the body, with aiohttp's ``readany`` (everything that
+has arrived, where ``iter_chunks`` takes a step per HTTP chunk).
+
+As in :mod:`fastsmr.boto.sync`, the stream ends only when the body does: at
+its last byte, or when reading or decoding raises — then the response is
+closed at once. A consumer leaving its loop, or a task cancelled while it
+waits for bytes, changes nothing: the next reader goes on where it stopped.
+A second task reading while one waits for bytes gets a RuntimeError (as
+aiobotocore's generator raises) and the first reads on.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
+from asyncio import CancelledError
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Tuple
 
 import aiobotocore.eventstream as aes
+import botocore.parsers as bp
 from aiohttp import StreamReader
 
-from ..codec import backend
+from .compat import aiobotocore_recognised
+from .core import BOTOCORE_PARSES, EventPlan, ResponseCore, botocore_message, event_of, event_plan, part_of
+from .streams import Wrapped, adopt, is_async, unwrap
 
-from . import shapes as _eventshapes, sync as _botocore
-from .sync import BOTOCORE_PARSES, botocore_message, converted, end_with
-from .shapes import blob_events, payload_member, table_for
-
-__all__ = ["AioRawEvents", "AioWrappedEventStream", "events", "payload_parts", "wrap", "patches", "recognised"]
+__all__ = ["AioMessageSource", "AioWrappedEventStream", "body_reader", "events", "payload_parts", "wrap", "patches"]
 
 _AioEventStream = getattr(aes, "AioEventStream", None)
-
-if _AioEventStream is not None:
-    _botocore.STOCK_PARSE_EVENT.add(getattr(_AioEventStream, "_parse_event", None))
+_STOCK_PARSE_EVENT = getattr(_AioEventStream, "_parse_event", None)
 try:
     from aiobotocore.parsers import AioResponseParser as _AioResponseParser
-except ImportError:  # then aiobotocore's parsers get no converter table
-    pass
-else:
-    _eventshapes.KNOWN_PARSE_METHODS.add(getattr(_AioResponseParser, "parse", None))
+except ImportError:  # an aiobotocore whose clients use botocore's parsers
+    _AioResponseParser = bp.ResponseParser
+_STOCK_PARSE = getattr(_AioResponseParser, "parse", None)
+
+_BUSY = (
+    "another consumer is already reading this event stream (one stream takes one reader at a time; "
+    "the reader waiting for data reads on)"
+)
 
 
-class AioRawEvents:
-    """The messages of one aiobotocore response, decoded by fastsmr (the async :class:`RawEvents`)."""
+class AioMessageSource:
+    """The messages of one aiobotocore response, decoded by fastsmr (the async :class:`~fastsmr.boto.sync.MessageSource`).
 
-    __slots__ = ("_raw_stream", "_chunks", "_decoder", "batch", "_done")
+    ``async for`` gives ``botocore.eventstream.EventStreamMessage`` objects,
+    for aiobotocore's code; fastsmr's readers take ``core.pending`` directly
+    and, once it is used up, say so in ``core.drained`` and await :meth:`read`.
+    """
+
+    __slots__ = ("core", "_raw_stream", "_read", "_reading")
 
     def __init__(self, raw_stream: Any) -> None:
+        self.core = ResponseCore()
         self._raw_stream = raw_stream
-        self._chunks: Any = None
-        self._decoder: Any = None
-        self.batch: Any = iter(())
-        self._done = False
+        self._read: Any = None
+        self._reading = False
 
-    async def next_batch(self, events: Optional[Dict[str, Optional[str]]] = None) -> bool:
-        """Read chunks until some messages are decoded into ``batch``; False at the end of the stream."""
-        if self._done:
+    async def read(self) -> bool:
+        """Decode the next messages into ``core.pending``: False at the end of the stream.
+
+        The caller has used up ``core.drained``; if that is not the newest
+        batch, True at once. Raises what ended the stream (a decode error as
+        its botocore-compatible twin), once.
+        """
+        core = self.core
+        if core.drained is not core.pending:  # the caller used up an older batch: take the newer one first
+            return True
+        if core.done:
             return False
+        if self._reading:
+            raise RuntimeError(_BUSY)
+        self._reading = True
         try:
-            if self._chunks is None:
-                self._decoder = backend.impl.Decoder()
-                self._chunks = body_reader(self._raw_stream.content)
-            feed = self._decoder.feed
-            read = self._chunks
+            read = self._read
+            if read is None:
+                read = self._read = body_reader(self._raw_stream.content)
+            feed = core.decoder().feed
             while True:
                 chunk = await read()
                 if not chunk:
-                    break
-                messages = feed(chunk, events)
-                if messages:
-                    self.batch = iter(messages)
+                    core.finish()
+                    return False
+                batch = feed(chunk, core.events)
+                if batch:
+                    core.pending = iter(batch)
                     return True
-            self._decoder.close()
+        except (GeneratorExit, CancelledError):  # the consumer left: the stream goes on
+            raise
         except BaseException as error:
-            end_with(self, error)
-        self._done = True
-        return False
+            close = getattr(self._raw_stream, "close", None)
+            if close is not None:
+                close()  # aiohttp's response: the connection is closed now, not when the response is collected
+            raise core.fail(error) from None
+        finally:
+            self._reading = False
 
-    async def batches(self, events: Optional[Dict[str, Optional[str]]] = None) -> AsyncIterator[Any]:
-        """``batch``, then each next one (see :meth:`RawEvents.batches`)."""
-        read: Any = None
-        feed: Any = None
-        while True:
-            batch = self.batch
-            yield batch
-            if self.batch is not batch:
-                continue  # another reader (get_initial_response) fetched the next batch
-            if feed is None or self._done:
-                if not await self.next_batch(events):
-                    return
-                read, feed = self._chunks, self._decoder.feed
-                continue
-            try:
-                while True:
-                    chunk = await read()
-                    if not chunk:
-                        messages = None
-                        break
-                    messages = feed(chunk, events)
-                    if messages:
-                        break
-            except BaseException as error:
-                end_with(self, error)
-            if messages is None:  # the end: next_batch() checks for a cut-off message
-                if not await self.next_batch(events):
-                    return
-                continue
-            self.batch = iter(messages)
-
-    def __aiter__(self) -> AioRawEvents:
+    def __aiter__(self) -> AioMessageSource:
         return self
 
     async def __anext__(self) -> Any:
+        core = self.core
         while True:
-            for message in self.batch:
-                return botocore_message(message)
-            if not await self.next_batch():
+            pending = core.pending
+            for item in pending:
+                return botocore_message(item)
+            core.drained = pending
+            if not await self.read():
                 raise StopAsyncIteration
 
 
@@ -137,52 +140,69 @@ def body_reader(content: Any) -> Callable[[], Awaitable[bytes]]:
     return next_chunk
 
 
-async def _parsed(parse_event: Any, message: Any) -> Any:
-    """``_parse_event`` of a botocore message (older aiobotocore has it synchronous)."""
-    parsed = parse_event(botocore_message(message))
+async def _parsed(parse_event: Any, item: Any) -> Any:
+    """``_parse_event`` of an item as a botocore message (older aiobotocore has it synchronous)."""
+    parsed = parse_event(botocore_message(item))
     if inspect.isawaitable(parsed):
         parsed = await parsed
     return parsed
 
 
-async def events(stream: Any, raw: AioRawEvents) -> AsyncIterator[Dict[str, Any]]:
-    """Iterate ``stream``'s events as aiobotocore's ``AioEventStream`` does, from ``raw``."""
+# --- readers ----------------------------------------------------------------------
+
+
+async def events(stream: Any, source: AioMessageSource) -> AsyncIterator[Dict[str, Any]]:
+    """Iterate ``stream``'s events as aiobotocore's ``AioEventStream`` does, from ``source``."""
+    core = source.core
+    read = source.read
     parse_event = stream._parse_event
-    table = None
-    if getattr(type(stream), "_parse_event", None) in _botocore.STOCK_PARSE_EVENT:
-        table = table_for(stream._output_shape, stream._parser)
-    if table is None:
-        async for batch in raw.batches():
-            for message in batch:
-                parsed = await _parsed(parse_event, message)
+    plan = event_plan(stream, _STOCK_PARSE_EVENT, _STOCK_PARSE)
+    if plan.get is None:
+        while True:
+            pending = core.pending
+            for item in pending:
+                parsed = await _parsed(parse_event, item)
                 if parsed:
                     yield parsed
-        return
-    get = table.get
-    async for batch in raw.batches(blob_events(stream._output_shape)):
-        for message in batch:
-            if message.__class__ is dict:  # shaped by the codec: the common case, inline
-                yield message
+            core.drained, core.events = pending, None
+            if not await read():
+                return
+    get, member, mapping = plan.get, plan.member, plan.events
+    while True:
+        pending = core.pending
+        for item in pending:
+            if item.__class__ is dict:  # shaped by the codec: the common case, inline
+                yield item
                 continue
-            event = converted(message, get)
+            event = event_of(item, get, member)
             if event is BOTOCORE_PARSES:
-                event = await _parsed(parse_event, message)  # raises EventStreamError for errors
+                event = await _parsed(parse_event, item)  # raises EventStreamError for errors
             if event:
                 yield event
+        core.drained, core.events = pending, mapping
+        if not await read():
+            return
 
 
-async def _payload_parts(stream: Any, raw: AioRawEvents) -> AsyncIterator[bytes]:
+async def _payload_parts(stream: Any, source: AioMessageSource, plan: EventPlan) -> AsyncIterator[bytes]:
+    core = source.core
+    read = source.read
     parse_event = stream._parse_event
-    async for batch in raw.batches(_botocore.PAYLOAD_PART_BYTES):
-        for message in batch:
-            if message.__class__ is bytes:
-                yield message
+    mapping = plan.parts
+    while True:
+        pending = core.pending
+        for item in pending:
+            if item.__class__ is bytes:  # the common case, inline
+                yield item
                 continue
-            kind = message.message_type
-            if kind != "event" and (kind == "error" or kind == "exception"):
-                await _parsed(parse_event, message)  # raises EventStreamError
-            elif message.event_type == "PayloadPart":
-                yield message.payload
+            part = part_of(item)
+            if part is BOTOCORE_PARSES:
+                await _parsed(parse_event, item)  # raises EventStreamError
+            elif part is not None:
+                yield part
+        core.drained, core.events = pending, mapping
+        if not await read():
+            return
 
 
 async def _stock_payload_parts(stream: Any, member: str) -> AsyncIterator[bytes]:
@@ -193,22 +213,25 @@ async def _stock_payload_parts(stream: Any, member: str) -> AsyncIterator[bytes]
 
 def payload_parts(body: Any) -> AsyncIterator[bytes]:
     """Async :func:`fastsmr.payload_parts` for aiobotocore (see :func:`fastsmr.aio.payload_parts`)."""
-    stream = _botocore.unwrap(body)
-    if not _botocore.is_async(stream):
+    stream = unwrap(body)
+    if not is_async(stream):
         raise TypeError("a botocore (sync) stream: use fastsmr.payload_parts()")
-    member = payload_member(getattr(stream, "_output_shape", None))
-    if member is None:
+    plan = event_plan(stream, _STOCK_PARSE_EVENT, _STOCK_PARSE) if hasattr(stream, "_output_shape") else None
+    if plan is None or plan.member is None:
         raise TypeError(
             "payload_parts() takes the Body of invoke_endpoint_with_response_stream "
             "(a stream of PayloadPart events); iterate this stream instead"
         )
-    raw = _botocore.adopt(stream, AioRawEvents, recognised)
-    if raw is None:
-        return _stock_payload_parts(stream, member)
-    return _payload_parts(stream, raw)
+    source = adopt(stream, AioMessageSource, aiobotocore_recognised)
+    if source is None:
+        return _stock_payload_parts(stream, plan.member)
+    return _payload_parts(stream, source, plan)
 
 
-class AioWrappedEventStream(_botocore.WrappedEventStream):
+# --- wrap() -------------------------------------------------------------------------
+
+
+class AioWrappedEventStream(Wrapped):
     """One ``AioEventStream`` decoding with fastsmr: ``async for``, ``get_initial_response()``, ``close()``."""
 
     __slots__ = ()
@@ -217,7 +240,7 @@ class AioWrappedEventStream(_botocore.WrappedEventStream):
         raise NotImplementedError("Use async-for instead")
 
     def __aiter__(self) -> AsyncIterator[Dict[str, Any]]:
-        return events(self._stream, self._raw)
+        return events(self._stream, self._source)
 
     async def get_initial_response(self) -> Any:
         """The ``initial-response`` message, as ``AioEventStream.get_initial_response``."""
@@ -226,103 +249,29 @@ class AioWrappedEventStream(_botocore.WrappedEventStream):
 
 def wrap(stream: Any) -> Any:
     """Async :func:`fastsmr.wrap` (``fastsmr.wrap`` dispatches here for aiobotocore streams)."""
-    raw = _botocore.adopt(stream, AioRawEvents, recognised)
-    if raw is None:
+    source = adopt(stream, AioMessageSource, aiobotocore_recognised)
+    if source is None:
         return stream
-    return AioWrappedEventStream(stream, raw)
+    return AioWrappedEventStream(stream, source)
 
 
-# --- install() -----------------------------------------------------------------
+# --- what install() sets on AioEventStream ---------------------------------------------
 
 
-def _create_raw_event_generator(self: Any) -> AioRawEvents:
-    return AioRawEvents(self._raw_stream)
+def _create_raw_event_generator(self: Any) -> AioMessageSource:
+    return AioMessageSource(self._raw_stream)
 
 
 def _aiter(self: Any) -> AsyncIterator[Dict[str, Any]]:
-    raw = self._event_generator
-    if type(raw) is AioRawEvents:
-        return events(self, raw)
+    source = self._event_generator
+    if type(source) is AioMessageSource:
+        return events(self, source)
     return _STOCK_AITER(self)  # a stream made before install()
 
 
 _STOCK_AITER = getattr(_AioEventStream, "__aiter__", None)
 
 
-def patches() -> List[Tuple[type, Dict[str, Any]]]:
-    """What install() sets on ``AioEventStream``."""
+def patches() -> List[Tuple[Any, Dict[str, Any]]]:
+    """What install() sets on aiobotocore's ``AioEventStream``."""
     return [(_AioEventStream, {"_create_raw_event_generator": _create_raw_event_generator, "__aiter__": _aiter})]
-
-
-class _Content:
-    def __init__(self, wire: bytes) -> None:
-        self.wire = wire
-
-    async def iter_chunks(self) -> AsyncIterator[Tuple[bytes, bool]]:
-        yield self.wire[:5], False
-        yield self.wire[5:], True
-
-
-class _Probe:
-    """An aiohttp-like response of one message, to watch aiobotocore's generator read it."""
-
-    def __init__(self, wire: bytes) -> None:
-        self.content = _Content(wire)
-
-    def close(self) -> None:
-        pass
-
-
-def _drain(generator: Any) -> List[Any]:
-    """Run an async generator that never waits, without an event loop (install() may run in one)."""
-
-    async def collect() -> List[Any]:
-        return [item async for item in generator]
-
-    coroutine = collect()
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value
-    coroutine.close()
-    raise RuntimeError("the probe stream waited")
-
-
-def _problems() -> List[str]:
-    cls = _AioEventStream
-    if not (isinstance(cls, type) and issubclass(cls, _botocore.bes.EventStream)):
-        return ["aiobotocore.eventstream lacks AioEventStream(EventStream)"]
-    problems = _botocore.check_signatures(cls, {
-        "_create_raw_event_generator": ["self"],
-        "__aiter__": ["self"],
-        "_parse_event": ["self", "event"],
-        "get_initial_response": ["self"],
-    })
-    if problems:
-        return problems
-    if not inspect.isasyncgenfunction(cls._create_raw_event_generator):
-        return ["AioEventStream._create_raw_event_generator is not an async generator"]
-    try:
-        stream = cls(_Probe(_botocore.PROBE_WIRE), None, None, "Probe")
-        absent = [name for name in _botocore.STREAM_ATTRIBUTES if name not in vars(stream)]
-        if absent:
-            return [f"AioEventStream instances lack {', '.join(absent)}"]
-        seen = _drain(stream._event_generator)
-        if len(seen) != 1 or seen[0].headers != _botocore.PROBE_HEADERS or seen[0].payload != b"probe":
-            return ["AioEventStream's generator did not yield the probe message"]
-    except Exception as error:  # any surprise means: not the aiobotocore we know
-        return [f"probing AioEventStream raised {error!r}"]
-    return []
-
-
-_problems_found: Any = None
-
-
-def recognised() -> bool:
-    """Whether aiobotocore is the one fastsmr knows (checked once; warns once if not)."""
-    global _problems_found
-    if _problems_found is None:
-        _problems_found = _problems() if _botocore._recognised() else ["botocore is not recognised"]
-        if _problems_found:
-            _botocore.warn_unrecognised("aiobotocore", _problems_found)
-    return not _problems_found

@@ -50,7 +50,7 @@ import botocore.eventstream as bes
 from ..codec import backend
 from ..codec import errors as _errors
 from ..codec.encoder import encode
-from .sync import TruncatedStreamError, translate
+from .errors import TruncatedStreamError, translate
 
 __all__ = ["EventStreamBuffer", "EventStreamMessage", "close", "patches", "problems"]
 
@@ -182,7 +182,7 @@ def close(buffer: Any) -> None:
     >>> close(buffer)
     Traceback (most recent call last):
     ...
-    fastsmr.boto.sync.TruncatedStreamError: stream ended inside the message at offset 0: 10 bytes left over
+    fastsmr.boto.errors.TruncatedStreamError: stream ended inside the message at offset 0: 10 bytes left over
     """
     if isinstance(buffer, EventStreamBuffer):
         if buffer._error is not None:

@@ -8,7 +8,7 @@ the service model for every message, which costs more than decoding it.
 
 While :func:`fastsmr.install` is in effect, ``BaseEventStreamParser._do_parse``
 first looks the event type up in the converters :mod:`fastsmr.boto.shapes`
-works out once per stream shape and parser (the ones the drop-in's
+works out once per stream shape and kind of parser (the ones the drop-in's
 ``EventStream`` uses), and builds the same event dict directly: same keys,
 values and types. A parser that is not botocore's own (a subclass that changes
 how events are built), a body only botocore parses (XML other than an empty
@@ -30,22 +30,69 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+import logging
+import sys
+import weakref
+from typing import Any, Dict, List, Optional, Tuple
 
 import botocore.parsers as bp
 
-from .shapes import table_for
+from .converters import Converter
+from .shapes import BOTOCORE_PARSE, table_for
 
 __all__ = ["patches", "problems"]
 
 _BASE = getattr(bp, "BaseEventStreamParser", None)
 _STOCK_DO_PARSE = _BASE.__dict__.get("_do_parse") if _BASE is not None else None
+_LOG = getattr(bp, "LOG", logging.getLogger("botocore.parsers"))
+
+# parser -> {stream shape: its converter table, or None}. table_for() works out
+# which kind of parser it is given, which costs more than converting one event
+# saves, and LiteLLM makes a parser per stream and calls it for every message:
+# so each parser remembers its tables while it lives. An entry holds the shape
+# (it lives with the service model) and the table (it refers to no parser or
+# request), nothing that keeps the parser alive: it goes with its parser. A
+# parser that outlives its shapes (one kept for life, given the shapes of new
+# clients' models) keeps the last few.
+_SHAPES_PER_PARSER = 4
+_BY_PARSER: "weakref.WeakKeyDictionary[Any, Dict[Any, Optional[Dict[Any, Converter]]]]"
+_BY_PARSER = weakref.WeakKeyDictionary()
+
+
+def _stock_parse(cls: type) -> Any:
+    """``cls.parse`` if it is botocore's or aiobotocore's own (which add nothing to
+    ``_do_parse`` for an event), else None."""
+    parse = getattr(cls, "parse", None)
+    if parse is BOTOCORE_PARSE:
+        return parse
+    aio = sys.modules.get("aiobotocore.parsers")  # loaded if cls is one of its parsers
+    if aio is not None and parse is getattr(getattr(aio, "AioResponseParser", None), "parse", None):
+        return parse
+    return None
+
+
+def _table(parser: Any, shape: Any) -> Optional[Dict[Any, Converter]]:
+    if _LOG.isEnabledFor(logging.DEBUG):
+        return None  # botocore's parser logs every event at DEBUG level
+    try:
+        tables = _BY_PARSER.get(parser)
+    except TypeError:  # not weakly referenceable: not botocore's parser
+        return None
+    if tables is None:
+        tables = _BY_PARSER.setdefault(parser, {})
+    try:
+        return tables[shape]
+    except KeyError:
+        if len(tables) >= _SHAPES_PER_PARSER:
+            del tables[next(iter(tables))]  # the oldest
+        table = tables[shape] = table_for(shape, parser, _stock_parse(type(parser)))
+        return table
 
 
 def _do_parse(self: Any, response: Dict[str, Any], shape: Any) -> Dict[str, Any]:
     """``BaseEventStreamParser._do_parse``, with the stream shape's event built by its converter."""
     if shape.serialization.get("eventstream"):
-        table = table_for(shape, self)
+        table = _table(self, shape)
         if table is not None:
             headers = response["headers"]
             event_type = headers.get(":event-type")

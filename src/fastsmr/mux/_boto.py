@@ -22,7 +22,9 @@ from typing import Any, Optional, Tuple
 
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from ..boto.sync import botocore_message, is_async, not_started, translate, unwrap
+from ..boto.core import botocore_message
+from ..boto.errors import translate
+from ..boto.streams import is_async, not_started, unwrap
 from ..boto.urllib3_body import _socket_reader
 from ..codec import errors as _errors
 

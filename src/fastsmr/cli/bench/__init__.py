@@ -41,6 +41,7 @@ CASES: Dict[str, str] = {
     "smithy-bidirectional": "the new AWS SDK: SageMaker bidirectional streaming over HTTP/2, stock smithy vs fastsmr",
     "smithy-converse": "the new AWS SDK: Bedrock converse_stream, stock smithy vs fastsmr",
     "litellm": "LiteLLM's SageMaker streaming, stock vs install(): in memory, and end to end (needs the integrations extra)",
+    "soak": "boto3 and aiobotocore, one long-lived client: memory and descriptors each stream leaves behind",
 }
 
 PACED_RATE = 30.0
@@ -72,7 +73,7 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Dict[str, Any]:
     """Run ``cases`` (default: all) and return the JSON-ready document of the results."""
-    from . import _clients, _codecs, _litellm, _paced, _report, _smithy, _threads
+    from . import _clients, _codecs, _litellm, _paced, _report, _smithy, _soak, _threads
 
     selected = [c for c in CASES if cases is None or c in cases]
     decoder_rounds = rounds or (3 if quick else 7)
@@ -106,6 +107,9 @@ def run(
                 tables += _smithy.converse_tables(server.start, levels=smithy_levels, quick=quick, rounds=e2e_rounds)
             elif case == "threads":
                 tables.append(_threads.threads_table(quick=quick, rounds=decoder_rounds))
+            elif case == "soak":
+                tables += [_soak.soak_table(server.start, kind, streams=150 if quick else 2_000,
+                                            warmup=50 if quick else 200) for kind in ("boto3", "aiobotocore")]
             elif case == "memory":
                 # tracemalloc's figures hardly vary: few rounds suffice.
                 tables.append(_codecs.memory_table(quick=quick, rounds=1 if quick else 3))

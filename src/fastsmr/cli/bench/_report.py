@@ -42,6 +42,10 @@ _UNITS = {
     "latency_p99": ("latency p99", "s"),
     "ttft_p50": ("TTFT p50", "s"),
     "switches_per_token": ("switches/token", ""),
+    "traced_bytes": ("traced/stream", "B"),
+    "rss_bytes": ("RSS/stream", "B"),
+    "descriptors": ("fds/stream", ""),
+    "parsers": ("parsers kept", ""),
 }
 
 
@@ -174,8 +178,8 @@ def _quantity(metric: str, value: float) -> str:
         return f"{value:,.0f}/s"
     if metric == "cpu_percent":
         return f"{value:.3g} %"
-    if metric in ("peak_bytes", "retained_bytes"):
-        return f"{value / 1024:,.1f} KiB" if value >= 1024 else f"{value:,.0f} B"
+    if metric in ("peak_bytes", "retained_bytes", "traced_bytes", "rss_bytes"):
+        return f"{value / 1024:,.1f} KiB" if abs(value) >= 1024 else f"{value:,.0f} B"
     return f"{value:.4g}"
 
 
@@ -237,7 +241,8 @@ def text_lines(table: Dict[str, Any]) -> Iterator[str]:
             cells += f"{item[per_unit]:>16,.0f}{item.get('gb_per_s', 0):>10.3g}"
         extra = f"  [{item['implementation']}]" if "implementation" in item else ""
         yield f"  {item['name']:<34}{cells}{extra}"
-    yield "  ratios (median of per-round ratios, min-max; above 1: the first is better):"
+    if table["ratios"]:
+        yield "  ratios (median of per-round ratios, min-max; above 1: the first is better):"
     for ratio in table["ratios"]:
         yield f"    {ratio['label']:<66} {_ratio_text(ratio)}"
     for note in table["notes"]:
@@ -305,7 +310,7 @@ def markdown(doc: Dict[str, Any], chart: Optional[str]) -> str:
             if "seconds" in metrics:
                 cells += [f"{item[per_unit]:,.0f}", f"{item['gb_per_s']:.3g}"] if per_unit in item else ["", ""]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += ["", "| ratio | median | min-max | |", "|---|---:|---:|---|"]
+        lines += ["", "| ratio | median | min-max | |", "|---|---:|---:|---|"] if table["ratios"] else []
         for ratio in table["ratios"]:
             if ratio["status"] == "ok":
                 lines.append(f"| {ratio['label']} | {_num(ratio['median'])}x | {_num(ratio['min'])}-{_num(ratio['max'])} "
