@@ -138,6 +138,9 @@ class Reader:
         self._pending: Deque[Stream] = deque()  # added, not yet in the core
         self._lock = threading.Lock()
         self._ended: List[Tuple[Stream, Any]] = []  # ended outside a poll: reported by the next
+        # Reports a poll made that a batches() loop has not yielded yet (it was
+        # left with break): the next loop or poll gives them first.
+        self._undelivered: Deque[Tuple[Stream, Any]] = deque()
         self._relay_fds: Set[int] = set()
         self._woken: Any = None  # abatches' event, set to make it poll
         self._polling = False
@@ -238,7 +241,8 @@ class Reader:
 
     def __len__(self) -> int:
         """Streams added and not yet reported done."""
-        return len(self._streams) + len(self._pending) + len(self._ended)
+        undelivered = sum(1 for stream, _ in self._undelivered if stream.done) if self._undelivered else 0
+        return len(self._streams) + len(self._pending) + len(self._ended) + undelivered
 
     def poll(self, timeout: Optional[float] = None, *, wait: bool = False) -> List[Tuple[Stream, Any]]:
         """One wake-up: wait up to ``timeout`` seconds (None: until something
@@ -257,6 +261,10 @@ class Reader:
                 return []
             self._polling = True
         try:
+            if self._undelivered:
+                out = list(self._undelivered)
+                self._undelivered.clear()
+                return out
             if self._pending:  # (added under the lock, with a wake: one missed here is admitted next time)
                 self._admit()
             if self._ended:
@@ -278,8 +286,11 @@ class Reader:
         until the reader is closed (from another thread, or by breaking out of
         the loop and closing it): another thread may go on adding streams,
         each read as soon as it is added."""
+        undelivered = self._undelivered
         while not self._closed and (wait or len(self)):
-            yield from self.poll(wait=wait)
+            undelivered.extend(self.poll(wait=wait))
+            while undelivered:  # taken off before it is yielded: a break leaves only the rest
+                yield undelivered.popleft()
 
     async def abatches(self) -> AsyncIterator[Tuple[Stream, Any]]:
         """The ``async for`` twin of :meth:`batches`: the running event loop
@@ -299,6 +310,7 @@ class Reader:
         loop.add_reader(fd, ready.set)
         self._woken = ready
         try:
+            undelivered = self._undelivered
             while len(self) and not self._closed:
                 reports = self.poll(0)
                 if not reports:
@@ -308,14 +320,19 @@ class Reader:
                     except asyncio.TimeoutError:
                         pass
                     continue
-                for report in reports:
-                    yield report
+                undelivered.extend(reports)
+                while undelivered:  # as in batches(): a break leaves the rest for the next loop
+                    yield undelivered.popleft()
         finally:
-            loop.remove_reader(fd)
-            self._woken = None
-            for stream in list(self._streams):
-                if stream._asgi is not None:
-                    stream._asgi.cancel()
+            # A loop left with break is closed by the event loop later, perhaps
+            # while a newer abatches() runs: the watch and the relays are then
+            # that one's, and stay.
+            if self._woken is ready:
+                loop.remove_reader(fd)
+                self._woken = None
+                for stream in list(self._streams):
+                    if stream._asgi is not None:
+                        stream._asgi.cancel()
 
     def _empty(self, stream: Stream) -> Any:
         return [] if stream.text is None else b""
@@ -449,6 +466,7 @@ class Reader:
                 self._finish(stream, None)
         self._streams.clear()
         self._ended.clear()
+        self._undelivered.clear()
         self._core.close()
 
     def __enter__(self) -> "Reader":
