@@ -11,9 +11,12 @@ the drop-in tests' loopback server.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import os
 import socket
 import threading
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import boto3
@@ -345,6 +348,31 @@ def test_a_loop_that_breaks_and_resumes_loses_nothing(backend, client):
     assert resumed() == expected
     assert asyncio.run(asyncio.wait_for(aresumed(0), 60)) == expected
     assert asyncio.run(asyncio.wait_for(aresumed(600), 60)) == expected  # paced: the loops wait for data
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_a_reader_dropped_without_close_gives_its_connections_back(backend, endpoint, client):
+    # A loop left by an exception or a break, in code without `with`: once the
+    # reader is unreachable its streams' connections and its own descriptor go,
+    # and the client's next requests work.
+    def dropped() -> None:
+        reader = Reader()
+        for i in range(3):
+            reader.add(call(client, "raw", tokens=5000, seed=i), key=i)
+        for _ in reader.batches():
+            break
+
+    dropped()  # warm: the pool's connections
+    gc.collect()
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        dropped()
+    gc.collect()
+    deadline = time.monotonic() + 10  # the in-process endpoint closes its side when its threads next run
+    while len(os.listdir("/proc/self/fd")) > fds and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(os.listdir("/proc/self/fd")) <= fds
+    assert single(client, "raw", tokens=3, seed=2) == ([t.encode() for t in generate_tokens(3, seed=2)], None)
 
 
 def test_a_body_already_read_is_refused(backend, client):

@@ -61,6 +61,7 @@ so the rest of the body cannot be taken off its connection safely.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import deque
 from typing import Any, AsyncIterator, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
@@ -95,7 +96,10 @@ class Stream:
         self.relay_to = relay_to
         self.done = False
         self.error: Optional[BaseException] = None
-        self._reader = reader
+        # Weak: the C multiplexer holds its streams by references the cycle
+        # collector cannot see, so a strong one back would keep a reader that
+        # was dropped without close() (and every connection it reads) for ever.
+        self._reader = weakref.ref(reader)
         self._adapter = adapter
         self._texts: Any = None  # the tokens layer's TextDecoder, once Python makes the text
         self._socket = relay_fd is not None  # relayed to a socket by the multiplexer
@@ -106,7 +110,9 @@ class Stream:
 
     def close(self) -> None:
         """Stop reading this stream now; its connection is closed (not reused)."""
-        self._reader._abandon(self)
+        reader = self._reader()
+        if reader is not None:  # (else the reader was dropped, and closed its streams then)
+            reader._abandon(self)
 
     def __repr__(self) -> str:
         state = "open" if not self.done else "failed" if self.error is not None else "done"
@@ -468,6 +474,12 @@ class Reader:
         self._ended.clear()
         self._undelivered.clear()
         self._core.close()
+
+    def __del__(self) -> None:
+        # Dropped without close() (a loop left by an exception, code without
+        # `with`): the connections still open go, as close() would do it.
+        if not getattr(self, "_closed", True):
+            self.close()
 
     def __enter__(self) -> "Reader":
         return self
