@@ -60,6 +60,7 @@ so the rest of the body cannot be taken off its connection safely.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections import deque
@@ -86,7 +87,7 @@ class Stream:
     """
 
     __slots__ = ("key", "body", "text", "relay_to", "done", "error", "_adapter", "_texts", "_reader", "_socket",
-                 "_relay_fd", "_upstream_over", "_asgi", "_asgi_send")
+                 "_relay_fd", "_relay_own", "_upstream_over", "_asgi", "_asgi_send")
 
     def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[str], relay_to: Any,
                  relay_fd: Optional[int]) -> None:
@@ -104,6 +105,10 @@ class Stream:
         self._texts: Any = None  # the tokens layer's TextDecoder, once Python makes the text
         self._socket = relay_fd is not None  # relayed to a socket by the multiplexer
         self._relay_fd = relay_fd
+        # The reader's own descriptor of the relay's socket: the caller may close
+        # theirs (a server does when its client leaves) and the number be given
+        # to a new connection, which must never get this stream's events.
+        self._relay_own: Optional[int] = None
         self._asgi_send = relay_to is not None and relay_fd is None  # relayed to an ASGI send, by _AsgiRelay
         self._asgi: Optional[_AsgiRelay] = None
         self._upstream_over = False  # the response is over and its connection given back
@@ -165,9 +170,11 @@ class Reader:
         object of Server-Sent Events (:func:`sse_text` per text piece).
         ``relay_to`` (needs ``text``) has the reader send those events on
         itself, so that the batches carry nothing for this stream: to a
-        connected socket (which must stay open until the stream is done, and
-        nothing else may write to it until then: write the HTTP response head
-        before adding, any last event after ``done``), or to an ASGI ``send``
+        connected socket (nothing else may write to it until the stream is
+        done: write the HTTP response head before adding, any last event
+        after ``done``; the reader writes through a descriptor of its own,
+        so closing the socket early never sends the events to the connection
+        that gets its number next), or to an ASGI ``send``
         callable, which
         :meth:`abatches` awaits with ``{"type": "http.response.body", "body":
         events, "more_body": True}`` (the application starts and ends the
@@ -206,6 +213,7 @@ class Reader:
                 if relay_fd in self._relay_fds:
                     adapter.finish(False)
                     raise ValueError(f"another open stream relays to the socket of descriptor {relay_fd}")
+                stream._relay_own = os.dup(relay_fd)
                 self._relay_fds.add(relay_fd)
             self._pending.append(stream)
         self._core.wake()
@@ -235,7 +243,7 @@ class Reader:
                 stream._texts = TextDecoder(text)
                 text = None
             try:
-                core.add(stream, fd, buffered, timeout, text, stream._relay_fd, self._limit)
+                core.add(stream, fd, buffered, timeout, text, stream._relay_own, self._limit)
             except Exception as error:  # the descriptor cannot be watched: this stream fails alone
                 self._release(stream)
                 self._finish(stream, error)
@@ -428,6 +436,9 @@ class Reader:
         if stream._relay_fd is not None:
             with self._lock:
                 self._relay_fds.discard(stream._relay_fd)
+            if stream._relay_own is not None:  # (the core no longer writes to it)
+                os.close(stream._relay_own)
+                stream._relay_own = None
 
     def _abandon(self, stream: Stream) -> None:
         if stream.done:
