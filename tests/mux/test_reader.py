@@ -375,6 +375,29 @@ def test_a_reader_dropped_without_close_gives_its_connections_back(backend, endp
     assert single(client, "raw", tokens=3, seed=2) == ([t.encode() for t in generate_tokens(3, seed=2)], None)
 
 
+def test_a_body_closed_by_its_owner_after_add_never_reads_another_connection(backend, endpoint, client):
+    # response["Body"].close() after add(): the connection's descriptor number
+    # is free, and the next connection may get it. The reader reads the body
+    # it took (through a descriptor of its own) to its end, and the other
+    # response is left whole.
+    other_client = endpoint.client()
+    body = call(client, "raw", tokens=200, rate=400)
+    with Reader(read_timeout=None) as reader:
+        stream = reader.add(body)
+        got: List[bytes] = [part for _, parts in reader.poll(0) for part in parts]  # taken
+        number = body._raw_stream._connection.sock.fileno()
+        body.close()
+        other = call(other_client, "raw", tokens=50, seed=7)
+        assert other._raw_stream._connection.sock.fileno() == number
+        deadline = time.monotonic() + 30
+        while not stream.done and time.monotonic() < deadline:
+            for _, parts in reader.poll(1):
+                got += parts
+        assert stream.done and stream.error is None
+        assert b"".join(got) == generate_text(200).encode()
+    assert b"".join(fastsmr.payload_parts(other)) == generate_text(50, seed=7).encode()
+
+
 def test_a_body_already_read_is_refused(backend, client):
     body = call(client, "raw", tokens=5)
     next(iter(body))

@@ -87,7 +87,7 @@ class Stream:
     """
 
     __slots__ = ("key", "body", "text", "relay_to", "done", "error", "_adapter", "_texts", "_reader", "_socket",
-                 "_relay_fd", "_relay_own", "_upstream_over", "_asgi", "_asgi_send")
+                 "_relay_fd", "_relay_own", "_body_own", "_upstream_over", "_asgi", "_asgi_send")
 
     def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[str], relay_to: Any,
                  relay_fd: Optional[int]) -> None:
@@ -109,6 +109,7 @@ class Stream:
         # theirs (a server does when its client leaves) and the number be given
         # to a new connection, which must never get this stream's events.
         self._relay_own: Optional[int] = None
+        self._body_own: Optional[int] = None  # the same for the response's socket, once taken
         self._asgi_send = relay_to is not None and relay_fd is None  # relayed to an ASGI send, by _AsgiRelay
         self._asgi: Optional[_AsgiRelay] = None
         self._upstream_over = False  # the response is over and its connection given back
@@ -242,6 +243,9 @@ class Reader:
 
                 stream._texts = TextDecoder(text)
                 text = None
+            # A descriptor of the reader's own: the body's owner may close the
+            # connection (response["Body"].close()) and its number go to another.
+            stream._body_own = fd = os.dup(fd)
             try:
                 core.add(stream, fd, buffered, timeout, text, stream._relay_own, self._limit)
             except Exception as error:  # the descriptor cannot be watched: this stream fails alone
@@ -439,6 +443,9 @@ class Reader:
             if stream._relay_own is not None:  # (the core no longer writes to it)
                 os.close(stream._relay_own)
                 stream._relay_own = None
+        if stream._body_own is not None:  # (nor reads this)
+            os.close(stream._body_own)
+            stream._body_own = None
 
     def _abandon(self, stream: Stream) -> None:
         if stream.done:
