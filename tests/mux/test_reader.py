@@ -398,6 +398,36 @@ def test_a_body_closed_by_its_owner_after_add_never_reads_another_connection(bac
     assert b"".join(fastsmr.payload_parts(other)) == generate_text(50, seed=7).encode()
 
 
+def test_bodies_of_an_installed_botocore_are_read_too(backend, client):
+    # fastsmr.install() puts its own message source in each new EventStream:
+    # a body nobody has read from is still one the reader takes.
+    expected = {i: single(client, **kw) for i, kw in enumerate(CALLS)}
+    fastsmr.install()
+    with Reader() as reader:
+        for i, kw in enumerate(CALLS):
+            reader.add(call(client, **kw), key=i)
+        assert read_all(reader) == expected
+    body = call(client, "raw", tokens=5)
+    next(iter(body))
+    with Reader() as reader, pytest.raises(TypeError, match="nobody has read from yet"):
+        reader.add(body)
+
+
+def test_iterating_a_body_the_reader_took_raises(backend, client):
+    # Its parts come in the reader's batches: iterating it too must not look
+    # like an empty answer.
+    for installed in (False, True):
+        if installed:
+            fastsmr.install()
+        with Reader() as reader:
+            body = call(client, "raw", tokens=5)
+            reader.add(body)
+            for consume in (list, lambda b: list(fastsmr.payload_parts(b))):
+                with pytest.raises(RuntimeError, match="read by a fastsmr.mux.Reader"):
+                    consume(body)
+            assert b"".join(p for _, parts in reader.batches() for p in parts) == generate_text(5).encode()
+
+
 def test_a_body_already_read_is_refused(backend, client):
     body = call(client, "raw", tokens=5)
     next(iter(body))
