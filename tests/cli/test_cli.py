@@ -550,6 +550,45 @@ def test_decode_missing_file(env, tmp_path):
     assert "cannot read" in err(result)
 
 
+@pytest.fixture(params=["c", "python"])
+def backend_env(request, env):
+    """``env`` with the backend the command runs on (the extension's, or forced pure)."""
+    if request.param == "python":
+        return dict(env, FASTSMR_NO_EXTENSIONS="1")
+    return {key: value for key, value in env.items() if key != "FASTSMR_NO_EXTENSIONS"}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_output_that_cannot_be_written_is_one_line_naming_the_output(backend_env, endpoint, tmp_path):
+    # A full disk is no unreadable input nor a broken stream: say which side failed.
+    data = fastsmr.encode(*MESSAGES[0]) * 20000
+    commands = (
+        ["decode", capture(tmp_path, data)],
+        ["invoke", "raw", "--endpoint-url", endpoint.url, "--body", "{}", "--custom-attributes", "fastsmr-tokens=50"],
+    )
+    for args in commands:
+        with open("/dev/full", "wb") as full:
+            result = subprocess.run([sys.executable, "-m", "fastsmr", *args], stdout=full, stderr=subprocess.PIPE,
+                                    env=backend_env, timeout=TIMEOUT)
+        assert result.returncode == 1
+        assert one_line(result) == f"fastsmr {args[0]}: cannot write the output: No space left on device\n"
+
+
+@pytest.mark.parametrize("closed", [0, 1])
+def test_a_closed_stdin_or_stdout_is_one_line(backend_env, tmp_path, closed):
+    # `fastsmr decode - <&-` and `fastsmr decode FILE >&-`: Python starts with sys.stdin or sys.stdout None.
+    name = ("stdin", "stdout")[closed]
+    for args in (["decode", "-" if closed == 0 else capture(tmp_path, fastsmr.encode(*MESSAGES[0]))],
+                 ["invoke", "raw", "--endpoint-url", "http://127.0.0.1:9", "--body", "-"]):
+        if closed == 1 and args[0] == "invoke":
+            continue  # it fails to connect before it writes
+        result = subprocess.run([sys.executable, "-m", "fastsmr", *args], stdin=subprocess.DEVNULL,
+                                capture_output=closed == 0, stderr=subprocess.PIPE if closed else None,
+                                env=backend_env, timeout=TIMEOUT, preexec_fn=lambda: os.close(closed))
+        assert result.returncode == 2
+        assert one_line(result).startswith(f"fastsmr {args[0]}: {name} is closed")
+
+
 def test_decode_a_capture_from_the_endpoint(env, endpoint, tmp_path):
     result = invoke(env, endpoint, "tgi", "--raw", "--custom-attributes", "fastsmr-tokens=3")
     assert result.returncode == 0

@@ -11,9 +11,12 @@ the drop-in tests' loopback server.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import os
 import socket
 import threading
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import boto3
@@ -303,6 +306,126 @@ def test_a_stream_closed_midway_leaves_the_client_working(backend, endpoint, cli
         assert stream.done and stream.error is None and other.done
     assert endpoint.stats.streams_total == before + 2
     assert single(client, "raw", tokens=5, seed=8) == ([t.encode() for t in generate_tokens(5, seed=8)], None)
+
+
+def test_a_loop_that_breaks_and_resumes_loses_nothing(backend, client):
+    # One wake-up reports several streams; breaking out of the loop after the
+    # first must leave the others for the next loop (DESIGN: consumers may
+    # break and resume), sync and async alike.
+    expected = {i: single(client, "raw", tokens=300, seed=i) for i in range(4)}
+
+    def resumed() -> Dict[Any, Tuple[List[bytes], Any]]:
+        with Reader() as reader:
+            for i in range(4):
+                reader.add(call(client, "raw", tokens=300, seed=i), key=i)
+            got: Dict[Any, List[bytes]] = {i: [] for i in range(4)}
+            ends: Dict[Any, Any] = {}
+            while len(reader):
+                for stream, parts in reader.batches():
+                    got[stream.key].extend(parts)
+                    if stream.done:
+                        ends[stream.key] = stream.error
+                    break  # one report per loop
+            return {key: outcome(got[key], ends[key]) for key in got}
+
+    async def aresumed(rate: int) -> Dict[Any, Tuple[List[bytes], Any]]:
+        # No read timeout: a loop whose wake-ups were lost would wait for ever (bounded below).
+        with Reader(read_timeout=None) as reader:
+            for i in range(4):
+                reader.add(call(client, "raw", tokens=300, seed=i, rate=rate), key=i)
+            got: Dict[Any, List[bytes]] = {i: [] for i in range(4)}
+            ends: Dict[Any, Any] = {}
+            while len(reader):
+                # The abandoned generator is closed by the event loop later, while
+                # the next one runs: that must not take the next one's wake-ups away.
+                async for stream, parts in reader.abatches():
+                    got[stream.key].extend(parts)
+                    if stream.done:
+                        ends[stream.key] = stream.error
+                    break
+            return {key: outcome(got[key], ends[key]) for key in got}
+
+    assert resumed() == expected
+    assert asyncio.run(asyncio.wait_for(aresumed(0), 60)) == expected
+    assert asyncio.run(asyncio.wait_for(aresumed(600), 60)) == expected  # paced: the loops wait for data
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_a_reader_dropped_without_close_gives_its_connections_back(backend, endpoint, client):
+    # A loop left by an exception or a break, in code without `with`: once the
+    # reader is unreachable its streams' connections and its own descriptor go,
+    # and the client's next requests work.
+    def dropped() -> None:
+        reader = Reader()
+        for i in range(3):
+            reader.add(call(client, "raw", tokens=5000, seed=i), key=i)
+        for _ in reader.batches():
+            break
+
+    dropped()  # warm: the pool's connections
+    gc.collect()
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        dropped()
+    gc.collect()
+    deadline = time.monotonic() + 10  # the in-process endpoint closes its side when its threads next run
+    while len(os.listdir("/proc/self/fd")) > fds and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(os.listdir("/proc/self/fd")) <= fds
+    assert single(client, "raw", tokens=3, seed=2) == ([t.encode() for t in generate_tokens(3, seed=2)], None)
+
+
+def test_a_body_closed_by_its_owner_after_add_never_reads_another_connection(backend, endpoint, client):
+    # response["Body"].close() after add(): the connection's descriptor number
+    # is free, and the next connection may get it. The reader reads the body
+    # it took (through a descriptor of its own) to its end, and the other
+    # response is left whole.
+    other_client = endpoint.client()
+    body = call(client, "raw", tokens=200, rate=400)
+    with Reader(read_timeout=None) as reader:
+        stream = reader.add(body)
+        got: List[bytes] = [part for _, parts in reader.poll(0) for part in parts]  # taken
+        number = body._raw_stream._connection.sock.fileno()
+        body.close()
+        other = call(other_client, "raw", tokens=50, seed=7)
+        assert other._raw_stream._connection.sock.fileno() == number
+        deadline = time.monotonic() + 30
+        while not stream.done and time.monotonic() < deadline:
+            for _, parts in reader.poll(1):
+                got += parts
+        assert stream.done and stream.error is None
+        assert b"".join(got) == generate_text(200).encode()
+    assert b"".join(fastsmr.payload_parts(other)) == generate_text(50, seed=7).encode()
+
+
+def test_bodies_of_an_installed_botocore_are_read_too(backend, client):
+    # fastsmr.install() puts its own message source in each new EventStream:
+    # a body nobody has read from is still one the reader takes.
+    expected = {i: single(client, **kw) for i, kw in enumerate(CALLS)}
+    fastsmr.install()
+    with Reader() as reader:
+        for i, kw in enumerate(CALLS):
+            reader.add(call(client, **kw), key=i)
+        assert read_all(reader) == expected
+    body = call(client, "raw", tokens=5)
+    next(iter(body))
+    with Reader() as reader, pytest.raises(TypeError, match="nobody has read from yet"):
+        reader.add(body)
+
+
+def test_iterating_a_body_the_reader_took_raises(backend, client):
+    # Its parts come in the reader's batches: iterating it too must not look
+    # like an empty answer.
+    for installed in (False, True):
+        if installed:
+            fastsmr.install()
+        with Reader() as reader:
+            body = call(client, "raw", tokens=5)
+            reader.add(body)
+            for consume in (list, lambda b: list(fastsmr.payload_parts(b))):
+                with pytest.raises(RuntimeError, match="read by a fastsmr.mux.Reader"):
+                    consume(body)
+            assert b"".join(p for _, parts in reader.batches() for p in parts) == generate_text(5).encode()
 
 
 def test_a_body_already_read_is_refused(backend, client):

@@ -321,6 +321,38 @@ def test_a_downstream_that_goes_away_ends_its_stream_alone(backend, client, how)
     assert list(fastsmr.payload_parts(call(4, tokens=3))) == list(render_stream("tgi", generate_tokens(3, seed=4)))
 
 
+def test_a_relay_socket_the_application_closes_never_sends_into_another_connection(backend, client):
+    # A server closes a client's socket when the client leaves, and the next
+    # connection it accepts may get the same descriptor number: the reader
+    # must go on writing to the connection it was given (whose peer still
+    # reads), never to whatever takes the number next.
+    near, far = tcp_pair()
+    drain = Drain(far)
+    newcomers: List[Tuple[socket.socket, socket.socket]] = []
+    try:
+        with Reader() as reader:
+            stream = reader.add(client.invoke_endpoint_with_response_stream(
+                EndpointName="tgi", Body=b"{}", CustomAttributes="fastsmr-tokens=60; fastsmr-rate=300")["Body"],
+                text="tgi", relay_to=near)
+            number = near.fileno()
+            near.close()
+            newcomers.append(socket.socketpair())  # takes the lowest free numbers
+            assert number in (newcomers[0][0].fileno(), newcomers[0][1].fileno())
+            for _ in reader.batches():
+                pass
+        assert stream.done and stream.error is None
+        assert drain.result() == b"".join(sse_text(t) for t in generate_tokens(60))
+        for end in newcomers[0]:
+            end.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                end.recv(65536)  # nothing was written to either end
+    finally:
+        far.close()
+        for newcomer, peer in newcomers:
+            newcomer.close()
+            peer.close()
+
+
 def test_a_downstream_that_takes_nothing_for_the_read_timeout_ends_its_stream(backend, client):
     server = BigBody(big_parts())
     near, far = tcp_pair(small=True)

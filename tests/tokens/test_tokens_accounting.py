@@ -304,6 +304,20 @@ def test_error_events_and_error_objects_after_done():
     assert error.offset == stream.index(b'data: {"error"')
 
 
+def test_done_in_a_named_event_ends_the_text_whatever_the_cut():
+    # An "event:" field before data: [DONE] changes nothing: what follows must be
+    # framing, whether it comes in the same part or a later one.
+    head = b'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\nevent: done\ndata: [DONE]\n\n'
+    late = b'data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\n'
+    for format in ("openai", "auto"):
+        for parts in sizes(head + late, 7, 64):
+            got, error = outcome(parts, format)
+            assert got == ["a"] and type(error) is TextStreamError, (parts, got, error)
+            assert "after data: [DONE]" in str(error) and error.offset == len(head)
+        for parts in sizes(head + b": bye\n\n", 7):
+            assert outcome(parts, format) == (["a"], None)
+
+
 # -- content that fits the format in no way: any format, any part boundaries ----------
 
 # Units that no format's framing or schema accounts for, by the framing they are put in.

@@ -7,7 +7,8 @@ the exit code says which kind (the same for every subcommand):
 0     success
 1     the endpoint or the stream reported an error (ValidationError,
       ModelError, ModelStreamError, InternalStreamFailure, a broken or
-      corrupt stream), or the demo or a benchmark competitor failed
+      corrupt stream), the demo or a benchmark competitor failed, or
+      the output could not be written (a full disk)
 2     bad usage (an unknown option, a value out of range such as
       ``--port 99999``, a malformed ``--endpoint-url``, an unreadable
       ``--body`` file, a missing optional dependency) or, for ``decode``,
@@ -285,6 +286,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if sys.stdout is None:  # started with stdout closed (`>&-`): every command writes there
+        print(f"fastsmr {args.command}: stdout is closed; redirect it (to /dev/null to discard it)", file=sys.stderr)
+        return EXIT_USAGE
     handler = {"demo": _demo, "serve": _serve, "invoke": _invoke, "decode": _decode, "bench": _bench}[args.command]
     try:
         return handler(args)
@@ -304,8 +308,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _flush_stdout() -> None:
     try:
         sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # the reader left, or the output failed (reported already)
         pass
+
+
+def _stdin() -> BinaryIO:
+    if sys.stdin is None:  # started with stdin closed (`<&-`)
+        raise _Failure("stdin is closed; pipe the input in, or name a file", EXIT_USAGE)
+    return sys.stdin.buffer
+
+
+def _output_failed(exc: OSError) -> _Failure:
+    """The failure for a write to stdout that failed (a full disk, an I/O error)."""
+    # What is still buffered cannot be written either: drop it, so that the
+    # interpreter's final flush adds no second error.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return _Failure(f"cannot write the output: {exc.strerror or exc}", EXIT_ERROR)
 
 
 # --- demo -------------------------------------------------------------------------
@@ -447,7 +465,7 @@ def _is_loopback(url: Optional[str]) -> bool:
 def _read_body(spec: str) -> bytes:
     try:
         if spec == "-":
-            return sys.stdin.buffer.read()
+            return _stdin().read()
         if spec.startswith("@"):
             with open(spec[1:], "rb") as f:
                 return f.read()
@@ -595,6 +613,8 @@ def _invoke(args: argparse.Namespace) -> int:
         ConnectionError,
     ) as exc:
         raise _Failure(f"the stream failed: {exc}", EXIT_ERROR) from None
+    except OSError as exc:  # the socket's errors come wrapped (above): this is writing stdout
+        raise _output_failed(exc) from None
     finally:
         fastsmr.uninstall()
     return EXIT_OK
@@ -695,11 +715,22 @@ def _looks_like(head: bytes) -> Optional[str]:
     return None
 
 
+def _write(out: Any, text: str, flush: bool = False) -> None:
+    try:
+        out.write(text)
+        if flush:
+            out.flush()
+    except BrokenPipeError:
+        raise  # stdout's reader left: main() ends quietly
+    except OSError as exc:
+        raise _output_failed(exc) from None
+
+
 def _decode(args: argparse.Namespace) -> int:
     import fastsmr
 
     try:
-        source: BinaryIO = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+        source: BinaryIO = _stdin() if args.file == "-" else open(args.file, "rb")
     except OSError as exc:
         raise _Failure(f"cannot read {args.file}: {exc.strerror or exc}", EXIT_USAGE) from None
     name = "the input" if args.file == "-" else args.file
@@ -722,9 +753,10 @@ def _decode(args: argparse.Namespace) -> int:
                         record["payload"] = message.payload.decode("utf-8")
                     except UnicodeDecodeError:
                         record["payload_base64"] = base64.b64encode(message.payload).decode("ascii")
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    _write(out, json.dumps(record, ensure_ascii=False) + "\n")
                     offset += message.total_length
                 if not chunk:
+                    _write(out, "", flush=True)  # what is buffered: it may fail too
                     return EXIT_OK
         except fastsmr.DecodeError as exc:
             what = _looks_like(head[:4096]) if exc.offset == 0 else None

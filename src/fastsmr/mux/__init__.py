@@ -60,7 +60,9 @@ so the rest of the body cannot be taken off its connection safely.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections import deque
 from typing import Any, AsyncIterator, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
@@ -85,7 +87,7 @@ class Stream:
     """
 
     __slots__ = ("key", "body", "text", "relay_to", "done", "error", "_adapter", "_texts", "_reader", "_socket",
-                 "_relay_fd", "_upstream_over", "_asgi", "_asgi_send")
+                 "_relay_fd", "_relay_own", "_body_own", "_upstream_over", "_asgi", "_asgi_send")
 
     def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[str], relay_to: Any,
                  relay_fd: Optional[int]) -> None:
@@ -95,18 +97,28 @@ class Stream:
         self.relay_to = relay_to
         self.done = False
         self.error: Optional[BaseException] = None
-        self._reader = reader
+        # Weak: the C multiplexer holds its streams by references the cycle
+        # collector cannot see, so a strong one back would keep a reader that
+        # was dropped without close() (and every connection it reads) for ever.
+        self._reader = weakref.ref(reader)
         self._adapter = adapter
         self._texts: Any = None  # the tokens layer's TextDecoder, once Python makes the text
         self._socket = relay_fd is not None  # relayed to a socket by the multiplexer
         self._relay_fd = relay_fd
+        # The reader's own descriptor of the relay's socket: the caller may close
+        # theirs (a server does when its client leaves) and the number be given
+        # to a new connection, which must never get this stream's events.
+        self._relay_own: Optional[int] = None
+        self._body_own: Optional[int] = None  # the same for the response's socket, once taken
         self._asgi_send = relay_to is not None and relay_fd is None  # relayed to an ASGI send, by _AsgiRelay
         self._asgi: Optional[_AsgiRelay] = None
         self._upstream_over = False  # the response is over and its connection given back
 
     def close(self) -> None:
         """Stop reading this stream now; its connection is closed (not reused)."""
-        self._reader._abandon(self)
+        reader = self._reader()
+        if reader is not None:  # (else the reader was dropped, and closed its streams then)
+            reader._abandon(self)
 
     def __repr__(self) -> str:
         state = "open" if not self.done else "failed" if self.error is not None else "done"
@@ -138,6 +150,9 @@ class Reader:
         self._pending: Deque[Stream] = deque()  # added, not yet in the core
         self._lock = threading.Lock()
         self._ended: List[Tuple[Stream, Any]] = []  # ended outside a poll: reported by the next
+        # Reports a poll made that a batches() loop has not yielded yet (it was
+        # left with break): the next loop or poll gives them first.
+        self._undelivered: Deque[Tuple[Stream, Any]] = deque()
         self._relay_fds: Set[int] = set()
         self._woken: Any = None  # abatches' event, set to make it poll
         self._polling = False
@@ -156,9 +171,11 @@ class Reader:
         object of Server-Sent Events (:func:`sse_text` per text piece).
         ``relay_to`` (needs ``text``) has the reader send those events on
         itself, so that the batches carry nothing for this stream: to a
-        connected socket (which must stay open until the stream is done, and
-        nothing else may write to it until then: write the HTTP response head
-        before adding, any last event after ``done``), or to an ASGI ``send``
+        connected socket (nothing else may write to it until the stream is
+        done: write the HTTP response head before adding, any last event
+        after ``done``; the reader writes through a descriptor of its own,
+        so closing the socket early never sends the events to the connection
+        that gets its number next), or to an ASGI ``send``
         callable, which
         :meth:`abatches` awaits with ``{"type": "http.response.body", "body":
         events, "more_body": True}`` (the application starts and ends the
@@ -197,6 +214,7 @@ class Reader:
                 if relay_fd in self._relay_fds:
                     adapter.finish(False)
                     raise ValueError(f"another open stream relays to the socket of descriptor {relay_fd}")
+                stream._relay_own = os.dup(relay_fd)
                 self._relay_fds.add(relay_fd)
             self._pending.append(stream)
         self._core.wake()
@@ -225,8 +243,11 @@ class Reader:
 
                 stream._texts = TextDecoder(text)
                 text = None
+            # A descriptor of the reader's own: the body's owner may close the
+            # connection (response["Body"].close()) and its number go to another.
+            stream._body_own = fd = os.dup(fd)
             try:
-                core.add(stream, fd, buffered, timeout, text, stream._relay_fd, self._limit)
+                core.add(stream, fd, buffered, timeout, text, stream._relay_own, self._limit)
             except Exception as error:  # the descriptor cannot be watched: this stream fails alone
                 self._release(stream)
                 self._finish(stream, error)
@@ -238,7 +259,8 @@ class Reader:
 
     def __len__(self) -> int:
         """Streams added and not yet reported done."""
-        return len(self._streams) + len(self._pending) + len(self._ended)
+        undelivered = sum(1 for stream, _ in self._undelivered if stream.done) if self._undelivered else 0
+        return len(self._streams) + len(self._pending) + len(self._ended) + undelivered
 
     def poll(self, timeout: Optional[float] = None, *, wait: bool = False) -> List[Tuple[Stream, Any]]:
         """One wake-up: wait up to ``timeout`` seconds (None: until something
@@ -257,6 +279,10 @@ class Reader:
                 return []
             self._polling = True
         try:
+            if self._undelivered:
+                out = list(self._undelivered)
+                self._undelivered.clear()
+                return out
             if self._pending:  # (added under the lock, with a wake: one missed here is admitted next time)
                 self._admit()
             if self._ended:
@@ -278,8 +304,11 @@ class Reader:
         until the reader is closed (from another thread, or by breaking out of
         the loop and closing it): another thread may go on adding streams,
         each read as soon as it is added."""
+        undelivered = self._undelivered
         while not self._closed and (wait or len(self)):
-            yield from self.poll(wait=wait)
+            undelivered.extend(self.poll(wait=wait))
+            while undelivered:  # taken off before it is yielded: a break leaves only the rest
+                yield undelivered.popleft()
 
     async def abatches(self) -> AsyncIterator[Tuple[Stream, Any]]:
         """The ``async for`` twin of :meth:`batches`: the running event loop
@@ -299,6 +328,7 @@ class Reader:
         loop.add_reader(fd, ready.set)
         self._woken = ready
         try:
+            undelivered = self._undelivered
             while len(self) and not self._closed:
                 reports = self.poll(0)
                 if not reports:
@@ -308,14 +338,19 @@ class Reader:
                     except asyncio.TimeoutError:
                         pass
                     continue
-                for report in reports:
-                    yield report
+                undelivered.extend(reports)
+                while undelivered:  # as in batches(): a break leaves the rest for the next loop
+                    yield undelivered.popleft()
         finally:
-            loop.remove_reader(fd)
-            self._woken = None
-            for stream in list(self._streams):
-                if stream._asgi is not None:
-                    stream._asgi.cancel()
+            # A loop left with break is closed by the event loop later, perhaps
+            # while a newer abatches() runs: the watch and the relays are then
+            # that one's, and stay.
+            if self._woken is ready:
+                loop.remove_reader(fd)
+                self._woken = None
+                for stream in list(self._streams):
+                    if stream._asgi is not None:
+                        stream._asgi.cancel()
 
     def _empty(self, stream: Stream) -> Any:
         return [] if stream.text is None else b""
@@ -405,6 +440,12 @@ class Reader:
         if stream._relay_fd is not None:
             with self._lock:
                 self._relay_fds.discard(stream._relay_fd)
+            if stream._relay_own is not None:  # (the core no longer writes to it)
+                os.close(stream._relay_own)
+                stream._relay_own = None
+        if stream._body_own is not None:  # (nor reads this)
+            os.close(stream._body_own)
+            stream._body_own = None
 
     def _abandon(self, stream: Stream) -> None:
         if stream.done:
@@ -449,7 +490,14 @@ class Reader:
                 self._finish(stream, None)
         self._streams.clear()
         self._ended.clear()
+        self._undelivered.clear()
         self._core.close()
+
+    def __del__(self) -> None:
+        # Dropped without close() (a loop left by an exception, code without
+        # `with`): the connections still open go, as close() would do it.
+        if not getattr(self, "_closed", True):
+            self.close()
 
     def __enter__(self) -> "Reader":
         return self

@@ -25,10 +25,31 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from ..boto.core import botocore_message
 from ..boto.errors import translate
 from ..boto.streams import is_async, not_started, unwrap
+from ..boto.sync import MessageSource
 from ..boto.urllib3_body import _socket_reader
 from ..codec import errors as _errors
 
 __all__ = ["BotoBody"]
+
+
+def _unread(source: Any) -> bool:
+    """Whether a stream's message source has read nothing yet: botocore's
+    generator, or the one ``fastsmr.install()`` gives each new stream."""
+    if type(source) is MessageSource:
+        return not_started(source.reading)
+    return not_started(source)
+
+
+class _Taken:
+    """What iterating a body the reader took gives: an error, not an empty stream."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> "_Taken":
+        return self
+
+    def __next__(self) -> Any:
+        raise RuntimeError("this response body is read by a fastsmr.mux.Reader: its parts come in the reader's batches")
 
 
 class BotoBody:
@@ -48,7 +69,7 @@ class BotoBody:
                 "stands: read it with fastsmr.aio.payload_parts, or make the request with boto3"
             )
         raw = getattr(stream, "_raw_stream", None)
-        if raw is None or not not_started(getattr(stream, "_event_generator", None)):
+        if raw is None or not _unread(getattr(stream, "_event_generator", None)):
             raise TypeError("fastsmr.mux takes a response body nobody has read from yet (response['Body'])")
         reader = _socket_reader(raw)
         connection = getattr(raw, "_connection", None)
@@ -62,7 +83,7 @@ class BotoBody:
         self.raw = raw
         self.sock = sock
         self.timeout = sock.gettimeout()
-        stream._event_generator = iter(())  # the body is the reader's now: iterating the stream ends at once
+        stream._event_generator = _Taken()  # the body is the reader's now
 
     def take(self) -> Tuple[int, bytes]:
         """The socket's descriptor and the body bytes urllib3 already buffered."""

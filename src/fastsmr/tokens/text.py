@@ -343,6 +343,9 @@ class TextDecoder:
                 for event, data, offset in events:
                     if event:  # an "event:" field (perhaps "error"), or a line that is no field
                         text = self._event_text(event, data, offset)
+                        if self.done:  # a named event's [DONE] ends the text as a plain one does
+                            self._after_done(events[events.index((event, data, offset)) + 1 :])
+                            break
                     else:  # the per-token path, inlined
                         try:
                             obj = _loads(data)
