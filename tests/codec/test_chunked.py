@@ -158,7 +158,7 @@ def test_rejects_what_urllib3_rejects(backend, body, cuts):
     # decoder says where it is instead.
 
 
-@pytest.mark.skipif(_speedups is None, reason="the C extension is not installed")
+@pytest.mark.c_extension
 @given(st.one_of(damaged_bodies(), st.binary(max_size=200)), cut_lists)
 def test_backends_agree_on_any_bytes(body, cuts):
     assert decode_in_pieces(_speedups, body, cuts) == decode_in_pieces(_pure, body, cuts)
