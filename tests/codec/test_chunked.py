@@ -229,12 +229,3 @@ def test_a_chunk_is_read_without_copying_more_than_once(backend):
     out = [decoder.feed(piece) for piece in _pieces(body, list(range(0, len(body), 65536)))]
     assert b"".join(out) == data and decoder.done
     assert max(len(piece) for piece in out) <= 65536
-
-
-def test_docstring_example(backend):
-    import doctest
-
-    runner = doctest.DocTestRunner()
-    for test in doctest.DocTestFinder().find(backend.ChunkedDecoder, globs={"ChunkedDecoder": backend.ChunkedDecoder}):
-        runner.run(test)
-    assert runner.tries and not runner.failures

@@ -455,18 +455,6 @@ def test_relay_arguments_are_checked(backend, client):
         far.close()
 
 
-def test_docstring_examples(backend):
-    import doctest
-
-    import fastsmr.codec._mux_py
-    import fastsmr.mux
-    import fastsmr.mux._text
-
-    for module in (fastsmr.mux, fastsmr.mux._text, fastsmr.codec._mux_py):
-        result = doctest.testmod(module, extraglobs={"fastsmr": fastsmr})
-        assert result.attempted and not result.failed, module
-
-
 def _resident() -> int:
     import os
 

@@ -269,17 +269,6 @@ def test_json_only_the_stdlib_accepts(json_parser):
     assert texts([stream]) == ["\ud83d"]
 
 
-def test_docstring_examples():
-    import doctest
-
-    import fastsmr.aio
-
-    for module in (fastsmr.tokens.lines, fastsmr.tokens.sse, fastsmr.tokens.text, fastsmr.tokens.errors,
-                   fastsmr.tokens.parts, fastsmr.aio):
-        result = doctest.testmod(module, extraglobs={"fastsmr": fastsmr})
-        assert result.attempted and not result.failed, module
-
-
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown format 'vllm'"):
         fastsmr.text_stream([], "vllm")
