@@ -21,7 +21,7 @@
 #   and changed afterwards only by _set_crc32_impl, a test-only setter
 #   documented as not thread-safe. Cython turns off its type freelists on
 #   free-threaded builds.
-"""The C backend: a thin binding of csrc/ with the API of ``_codec_py``.
+"""The C backend: a thin binding of csrc/ with the API of ``_codec_py`` (documented in ``_codec_c.pyi``).
 
 The C core finds and validates frames; this layer turns header values into
 the Python objects botocore would produce and owns every Python object.
@@ -99,12 +99,6 @@ fsmr_crc32_init()
 
 
 def crc32(data, value=0):
-    """CRC-32 of ``data`` continuing from ``value``, exactly as ``zlib.crc32``.
-
-    >>> import fastsmr
-    >>> hex(fastsmr.crc32(b"123456789"))
-    '0xcbf43926'
-    """
     cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
     cdef Py_buffer view
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
@@ -130,7 +124,6 @@ cdef fsmr_crc32_impl _impl_named(str name) except *:
 
 
 def _crc32_impls():
-    """Names of the CRC-32 implementations this CPU can run, slowest first."""
     return [
         fsmr_crc32_name(<fsmr_crc32_impl>i).decode()
         for i in range(FSMR_CRC32_IMPL_COUNT)
@@ -139,17 +132,14 @@ def _crc32_impls():
 
 
 def _crc32_impl():
-    """Name of the implementation ``crc32`` and the decoder use."""
     return fsmr_crc32_name(fsmr_crc32_active()).decode()
 
 
 def _set_crc32_impl(str name):
-    """Force one implementation (tests and benchmarks; not thread-safe)."""
     fsmr_crc32_set_impl(_impl_named(name))
 
 
 def _crc32_using(str name, data, value=0):
-    """``crc32`` through the named implementation."""
     cdef fsmr_crc32_impl impl = _impl_named(name)
     cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
     cdef Py_buffer view
@@ -162,11 +152,6 @@ def _crc32_using(str name, data, value=0):
 
 
 def _crc32_copy_using(str name, data, value=0, bint uncached=False, Py_ssize_t at=0):
-    """``crc32`` through the named implementation's copying twin: ``(crc, out)``.
-
-    ``out`` is ``at + len(data) + 64`` bytes of 0xA5 with the copy at ``at``,
-    so a test can see both the copy and that nothing around it was written.
-    """
     cdef fsmr_crc32_impl impl = _impl_named(name)
     cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
     cdef Py_buffer view
@@ -191,12 +176,6 @@ def _crc32_copy_using(str name, data, value=0, bint uncached=False, Py_ssize_t a
 @cython.freelist(256)
 @cython.final
 cdef class Message:
-    """One decoded event-stream message.
-
-    ``headers`` maps names to values typed as botocore types them (bool, int,
-    bytes, str); ``payload`` is bytes.
-    """
-
     # Messages with the same header block share one parsed dict (_shared);
     # a message gets a copy of its own (_own) only when .headers is asked
     # for, so code that reads event_type and payload allocates no dict.
@@ -217,7 +196,6 @@ cdef class Message:
 
     @property
     def headers(self):
-        """The headers, typed as botocore types them (bool, int, bytes, str)."""
         cdef dict own
         # The one field written after construction. Two threads asking at
         # once on a free-threaded build would otherwise both store a copy,
@@ -233,12 +211,10 @@ cdef class Message:
 
     @property
     def message_type(self):
-        """The ``:message-type`` header, or None."""
         return self._current().get(":message-type")
 
     @property
     def event_type(self):
-        """The ``:event-type`` header, or None."""
         return self._current().get(":event-type")
 
     def __eq__(self, other):
@@ -299,29 +275,6 @@ cdef str _header_problem(fsmr_error *err, fsmr_header *h, str name):
 
 @cython.final
 cdef class Decoder:
-    """Incremental event-stream decoder.
-
-    Feed it chunks as they arrive; each call returns the messages the chunk
-    completed. ``close()`` checks that the stream did not end mid-message.
-
-    ``header_converters`` maps header value type codes (0 true, 1 false,
-    2 byte, 3 short, 4 integer, 5 long, 6 byte array, 7 string,
-    8 timestamp, 9 uuid) to callables: a value of such a type goes, as it
-    would otherwise be returned, through its callable, and the result is
-    the header's value (a header block that repeats is converted once).
-    What a converter raises becomes an ``InvalidHeader`` naming the header,
-    caused by it.
-
-    >>> import fastsmr
-    >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
-    >>> d = fastsmr.Decoder()
-    >>> d.feed(wire[:7]), d.buffered
-    ([], 7)
-    >>> [m.payload for m in d.feed(wire[7:])]
-    [b'hello']
-    >>> d.close()
-    """
-
     cdef fsmr_decoder _dec
     cdef bytes _payload  # the payload of the message being assembled
     cdef object _error
@@ -396,7 +349,6 @@ cdef class Decoder:
 
     @property
     def buffered(self):
-        """Bytes held for a message that is not complete yet."""
         return self._dec.have
 
     cdef str _string(self, const uint8_t *p, Py_ssize_t n):
@@ -573,17 +525,6 @@ cdef class Decoder:
                 raise _framing_error(&err)
 
     def feed(self, data, dict events=None):
-        """Add a chunk (any bytes-like object) and return the messages it completed.
-
-        If a chunk completes some messages and then hits bad bytes, those
-        messages are returned and the error is raised by the next call.
-
-        ``events`` serves integrations that want botocore's event shapes: it
-        maps an ``:event-type`` to a payload member name, or to None. A
-        message of a mapped type (and a ``:message-type`` other than error
-        or exception) then comes back as ``{event_type: {member: payload}}``,
-        or as the payload bytes alone for None, after the same validation.
-        """
         cdef Py_buffer view
         cdef list out = []
         self._enter("feed")
@@ -614,11 +555,6 @@ cdef class Decoder:
         return out
 
     def close(self):
-        """Declare the end of the stream.
-
-        Raises the pending error, if any, or ``TruncatedStreamError`` if bytes
-        of an incomplete message are still buffered.
-        """
         self._enter("close")
         try:
             if self._error is not None:
@@ -632,13 +568,6 @@ cdef class Decoder:
 
 def decode(data, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
            max_headers_length=DEFAULT_MAX_HEADERS_LENGTH):
-    """Decode a whole buffer; a trailing partial message raises.
-
-    >>> import fastsmr
-    >>> wire = fastsmr.encode({"n": 1}) + fastsmr.encode({"n": 2})
-    >>> [m.headers["n"] for m in fastsmr.decode(wire)]
-    [1, 2]
-    """
     cdef Decoder decoder = Decoder(
         max_payload_length=max_payload_length, max_headers_length=max_headers_length
     )
@@ -724,12 +653,6 @@ cdef class _LineIterator:
 
 
 def iter_lines(parts, keepends, to_bytes):
-    """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C.
-
-    ``to_bytes(part)`` is called for each part that is not ``bytes`` and
-    returns its bytes (or raises ``TypeError``): the caller decides what a
-    part may be and how a wrong one is reported.
-    """
     return _LineIterator(parts, keepends, to_bytes)
 
 
@@ -747,19 +670,6 @@ cdef dict _CHUNK_PROBLEMS = {
 
 @cython.final
 cdef class ChunkedDecoder:
-    """Incremental decoder of an HTTP/1.1 body in chunked transfer coding.
-
-    ``feed`` takes the body's bytes as they come off the connection and
-    returns the data of the chunks they hold; ``done`` turns true once the
-    last chunk and the trailer section are read, and ``unused`` then counts
-    the bytes fed past them. ``close()`` says the connection ended the body:
-    it raises ``ChunkedEncodingError`` unless the last chunk was read.
-
-    >>> d = ChunkedDecoder()
-    >>> d.feed(b"5\\r\\nhel"), d.feed(b"lo\\r\\n0\\r\\n\\r\\n"), d.done
-    (b'hel', b'lo', True)
-    """
-
     cdef fsmr_chunked _dec
     cdef object _error
     cdef Py_ssize_t _unused
@@ -770,25 +680,17 @@ cdef class ChunkedDecoder:
 
     @property
     def done(self):
-        """True once the last chunk and the trailer section have been read."""
         return self._done
 
     @property
     def unused(self):
-        """Bytes fed after the end of the body."""
         return self._unused
 
     @property
     def offset(self):
-        """Transfer-coded bytes of the body read so far."""
         return self._dec.offset
 
     def feed(self, data):
-        """The chunk data in ``data``, the next bytes of the body.
-
-        Data that came before bad bytes is returned; the error is raised by
-        the next call.
-        """
         cdef Py_buffer view
         cdef fsmr_error err
         cdef fsmr_chunked_status status = FSMR_CHUNKED_NEED_INPUT
@@ -826,7 +728,6 @@ cdef class ChunkedDecoder:
             PyBuffer_Release(&view)
 
     def close(self):
-        """The body has ended: raises ``ChunkedEncodingError`` unless its last chunk was read."""
         cdef fsmr_error err
         cdef fsmr_error_code code
         if self._error is not None:
