@@ -16,7 +16,7 @@ import importlib
 import importlib.util
 import pathlib
 import types
-from typing import Dict, Iterator, List, Set
+from typing import Iterator, List, Set
 
 import pytest
 

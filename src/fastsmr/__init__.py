@@ -13,7 +13,7 @@ with the package.
 
 from __future__ import annotations
 
-from . import aio
+from . import aio as aio  # fastsmr.aio after a plain import fastsmr
 from ._install import install, is_installed, uninstall
 from ._warnings import BotocoreCompatibilityWarning, FastsmrWarning, SmithyCompatibilityWarning
 from .boto import close_buffer, payload_parts, wrap

@@ -476,9 +476,9 @@ def test_a_feed_overlapping_a_gil_free_checksum_is_refused(c_backend):
 
         def feed() -> None:
             try:
-                results.append(decoder.feed(wire))
+                results.append(decoder.feed(wire))  # noqa: B023 - the thread is joined within its attempt
             finally:
-                done.set()
+                done.set()  # noqa: B023 - the thread is joined within its attempt
 
         worker = threading.Thread(target=feed)
         worker.start()

@@ -479,7 +479,7 @@ def test_a_long_lived_reader_stays_flat_over_many_relayed_streams(backend, clien
                 else:
                     reader.add(body, key=i, text="tgi")
                 if i % 50 == 49 or i == streams - 1:
-                    for stream, events in reader.batches():
+                    for stream, _events in reader.batches():
                         assert stream.error is None
                     for key, (near, far) in pairs.items():
                         near.close()

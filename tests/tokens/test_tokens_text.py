@@ -76,7 +76,8 @@ def test_raw_text_auto_detected(data, text):
     assert "".join(texts(parts)) == text
 
 
-@given(data=st.data(), stream=st.binary(max_size=40), errors=st.sampled_from(["replace", "ignore", "surrogateescape", "backslashreplace"]))
+@given(data=st.data(), stream=st.binary(max_size=40),
+       errors=st.sampled_from(["replace", "ignore", "surrogateescape", "backslashreplace"]))
 def test_raw_text_errors_like_bytes_decode(data, stream, errors):
     parts = data.draw(chunked(stream))
     assert "".join(texts(parts, "raw", errors=errors)) == stream.decode("utf-8", errors)

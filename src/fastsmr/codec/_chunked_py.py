@@ -106,7 +106,7 @@ class ChunkedDecoder:
                     if not left:
                         state = _DATA_END
                     continue
-                if state == _DATA_END and view[pos:pos + 2] == b"\r\n":
+                if state == _DATA_END and pos + 1 < size and view[pos] == _CR and view[pos + 1] == _LF:
                     pos += 2
                     state, self._line = _SIZE_START, 0
                     continue

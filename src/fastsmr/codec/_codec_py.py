@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from binascii import crc32 as _crc32
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, cast
 
 from ._chunked_py import ChunkedDecoder
 from .errors import (
@@ -106,6 +106,8 @@ class Message:
     # a message gets a copy of its own (_own) only when .headers is asked
     # for, so code that reads event_type and payload allocates no dict.
     __slots__ = ("_shared", "_own", "payload", "prelude_crc", "crc", "total_length")
+    _shared: Dict[str, Any]
+    _own: Optional[Dict[str, Any]]
 
     def __init__(
         self,
@@ -138,7 +140,7 @@ class Message:
         """The ``:event-type`` header (``'PayloadPart'`` on SageMaker's streams), or None."""
         return (self._shared if self._own is None else self._own).get(":event-type")
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         return (Message, (self.headers, self.payload, self.prelude_crc, self.crc, self.total_length))
 
     def __eq__(self, other: object) -> bool:
@@ -321,6 +323,7 @@ class Decoder:
         return InvalidMessageLength(total, headers_length, offset)
 
     def _check_prelude(self, data: Any, pos: int, offset: int) -> int:
+        total: int
         total, headers_length, prelude_crc = _PRELUDE(data, pos)
         computed = _crc32(data[pos : pos + 8])
         if computed != prelude_crc:
@@ -510,7 +513,7 @@ def _kept(piece: memoryview) -> Any:
     """A piece to hold until its message is complete: a view while it is most
     of its chunk (no copy), else a copy, so that a few bytes of an incomplete
     message do not keep a whole chunk alive."""
-    return piece if 2 * len(piece) >= len(piece.obj) else piece.tobytes()
+    return piece if 2 * len(piece) >= len(cast(bytes, piece.obj)) else piece.tobytes()
 
 
 def _take(pieces: List[memoryview], start: int, end: int) -> bytes:

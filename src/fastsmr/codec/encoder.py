@@ -13,7 +13,10 @@ import datetime
 import struct
 import uuid
 import zlib
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = ["encode", "Byte", "Short", "Long", "Timestamp", "Uuid"]
 
@@ -114,12 +117,13 @@ def _sized(name: str, raw: bytes) -> bytes:
 # Encoded header blocks by (name, type, value) triples: servers and
 # benchmarks send the same few header sets for every message. The type is
 # part of the key because Byte(1), 1 and True are equal as values.
-_BLOCKS: dict = {}
+_BLOCKS: Dict[Tuple[Tuple[str, type, Any], ...], bytes] = {}
 _BLOCKS_MAX = 256
 
 
 def encode_headers(headers: Mapping[str, Any]) -> bytes:
     """Encode a header block (without prelude) from a mapping."""
+    key: Optional[Tuple[Tuple[str, type, Any], ...]]
     try:
         key = tuple((name, type(value), value) for name, value in headers.items())
         block = _BLOCKS.get(key)
@@ -145,7 +149,7 @@ def encode_headers(headers: Mapping[str, Any]) -> bytes:
     return block
 
 
-def encode(headers: Mapping[str, Any], payload: bytes = b"") -> bytes:
+def encode(headers: Mapping[str, Any], payload: Buffer = b"") -> bytes:
     """Encode one event-stream message: its bytes, prelude and CRCs included.
 
     ``headers`` maps names (str, at most 255 bytes of UTF-8) to values, in
@@ -194,7 +198,7 @@ def encode(headers: Mapping[str, Any], payload: bytes = b"") -> bytes:
     if isinstance(payload, str):
         raise TypeError('the payload must be bytes-like, not str: encode it first, e.g. payload.encode("utf-8")')
     try:
-        body = memoryview(payload).cast("B") if not isinstance(payload, bytes) else payload
+        body = payload if isinstance(payload, bytes) else memoryview(payload).cast("B")
     except TypeError:
         raise TypeError(f"the payload must be bytes-like, not {type(payload).__name__}") from None
     total = 16 + len(block) + len(body)

@@ -7,7 +7,7 @@ was found, so that a corrupt capture can be located with a hex dump.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple, Type, TypeVar
 
 __all__ = [
     "DecodeError",
@@ -45,11 +45,14 @@ class DecodeError(ValueError):
         super().__init__(message)
         self.offset = offset
 
-    def __reduce__(self):  # keep attributes across pickling (multiprocessing)
+    def __reduce__(self) -> Tuple[Any, ...]:  # keep attributes across pickling (multiprocessing)
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 
-def _rebuild(cls, args, state):
+_Error = TypeVar("_Error", bound=DecodeError)
+
+
+def _rebuild(cls: Type[_Error], args: Tuple[Any, ...], state: Dict[str, Any]) -> _Error:
     err = cls.__new__(cls)
     Exception.__init__(err, *args)
     err.__dict__.update(state)

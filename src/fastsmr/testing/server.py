@@ -229,7 +229,8 @@ class EndpointServer:
             "invocations",
             "invocations-response-stream",
         ):
-            _error(writer, 404, "UnknownOperationException", {"message": f"No operation at {request.method} {request.path}"}, request_id)
+            _error(writer, 404, "UnknownOperationException",
+                   {"message": f"No operation at {request.method} {request.path}"}, request_id)
             return
         name = unquote(parts[2])
         region = region_of(request.headers)
@@ -347,7 +348,8 @@ class EndpointServer:
             changes = overrides_from_body(body)
             config = config.replace(**changes) if changes else config
         except ValueError as exc:  # OptionError included
-            message = str(exc) if isinstance(exc, OptionError) else f"Malformed input request: {exc}, please reformat your input and try again."
+            message = (str(exc) if isinstance(exc, OptionError)
+                       else f"Malformed input request: {exc}, please reformat your input and try again.")
             _error(writer, 400, "ValidationException", {"message": message}, request_id)
             return
         if config.fault == "generation-error":
