@@ -1,8 +1,9 @@
-"""The C backend (Cython binding of csrc/): its types, and its documentation.
+"""The C backend (Cython binding of csrc/): its types, and the documentation of its public API.
 
-The extension's docstrings live here, not in ``_codec_c.pyx``; ``_codec_py``
-is its pure-Python twin with the same API and the same docstrings
-(``tests/test_stubs.py`` checks both against this file).
+The public API's docstrings live here, not in ``_codec_c.pyx`` (which
+documents what only it has); ``_codec_py`` is its pure-Python twin with the
+same API and the same docstrings (``tests/test_stubs.py`` checks both against
+this file).
 """
 
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Tuple, Union, overload
@@ -25,26 +26,17 @@ def crc32(data: Buffer, value: int = 0) -> int:
     True
     """
 
-def _crc32_impls() -> List[str]:
-    """Names of the CRC-32 implementations this CPU can run, slowest first."""
+def _crc32_impls() -> List[str]: ...
 
-def _crc32_impl() -> str:
-    """Name of the implementation ``crc32`` and the decoder use."""
+def _crc32_impl() -> str: ...
 
-def _set_crc32_impl(name: str) -> None:
-    """Force one implementation (tests and benchmarks; not thread-safe)."""
+def _set_crc32_impl(name: str) -> None: ...
 
-def _crc32_using(name: str, data: Buffer, value: int = 0) -> int:
-    """``crc32`` through the named implementation."""
+def _crc32_using(name: str, data: Buffer, value: int = 0) -> int: ...
 
 def _crc32_copy_using(
     name: str, data: Buffer, value: int = 0, uncached: bool = False, at: int = 0
-) -> Tuple[int, bytes]:
-    """``crc32`` through the named implementation's copying twin: ``(crc, out)``.
-
-    ``out`` is ``at + len(data) + 64`` bytes of 0xA5 with the copy at ``at``,
-    so a test can see both the copy and that nothing around it was written.
-    """
+) -> Tuple[int, bytes]: ...
 
 class Message:
     """One decoded event-stream message (DESIGN.md, "The wire format").
@@ -185,13 +177,7 @@ class Decoder:
         fastsmr.codec.errors.TruncatedStreamError: stream ended inside the message at offset 0: 18 bytes left over
         """
 
-def iter_lines(parts: Iterable[Any], keepends: bool, to_bytes: Callable[[Any], bytes]) -> Iterator[bytes]:
-    """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C.
-
-    ``to_bytes(part)`` is called for each part that is not ``bytes`` and
-    returns its bytes (or raises ``TypeError``): the caller decides what a
-    part may be and how a wrong one is reported.
-    """
+def iter_lines(parts: Iterable[Any], keepends: bool, to_bytes: Callable[[Any], bytes]) -> Iterator[bytes]: ...
 
 def decode(data: Buffer, *, max_payload_length: int = 25165824, max_headers_length: int = 131072) -> List[Message]:
     """Decode a whole buffer of messages: a list of ``Message``, in order.

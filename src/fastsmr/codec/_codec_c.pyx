@@ -21,17 +21,21 @@
 #   and changed afterwards only by _set_crc32_impl, a test-only setter
 #   documented as not thread-safe. Cython turns off its type freelists on
 #   free-threaded builds.
-"""The C backend: a thin binding of csrc/ with the API of ``_codec_py`` (documented in ``_codec_c.pyi``).
+"""The C backend: a thin binding of csrc/ with the API of ``_codec_py``.
 
 The C core finds and validates frames; this layer turns header values into
-the Python objects botocore would produce and owns every Python object.
+the Python objects botocore would produce and owns every Python object. It
+passes the C core's error codes and numbers to the builders in ``errors``
+(and ``muxing``), so both backends word every error alike. The public API is
+documented once, in ``_codec_c.pyi``; docstrings here are for what only this
+module has.
 """
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE, _PyBytes_Resize
-from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_SetDefault
+from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -50,6 +54,7 @@ from .errors import (
     InvalidMessageLength,
     InvalidPayloadLength,
     TruncatedStreamError,
+    header_error,
 )
 from .message import (
     DEFAULT_MAX_HEADERS_LENGTH,
@@ -57,6 +62,7 @@ from .message import (
     check_converters,
     check_limit,
     convert_header,
+    event_member,
     message_repr,
 )
 
@@ -83,6 +89,8 @@ cdef enum:
 
 cdef struct cached_block:
     PyObject *headers  # the parsed dict, shared by the messages that carry this block
+    PyObject *events   # the feed(events=...) mapping `decision` was made for, or NULL
+    PyObject *decision  # message.event_member(headers, events): a message with this block as an event, or not
     uint32_t length
     uint8_t data[BLOCK_MAX_LENGTH]
 
@@ -92,8 +100,6 @@ cdef struct cached_str:
     uint64_t tail  # for up to 16 bytes they are the whole string
     uint8_t length
     char middle[CACHE_MAX_LENGTH - 16]
-
-cdef dict _TYPE_NAMES = {FSMR_TYPE_BYTE_ARRAY: "byte array", FSMR_TYPE_STRING: "string"}
 
 fsmr_crc32_init()
 
@@ -124,6 +130,7 @@ cdef fsmr_crc32_impl _impl_named(str name) except *:
 
 
 def _crc32_impls():
+    """Names of the CRC-32 implementations this CPU can run, slowest first."""
     return [
         fsmr_crc32_name(<fsmr_crc32_impl>i).decode()
         for i in range(FSMR_CRC32_IMPL_COUNT)
@@ -132,14 +139,17 @@ def _crc32_impls():
 
 
 def _crc32_impl():
+    """Name of the implementation ``crc32`` and the decoder use."""
     return fsmr_crc32_name(fsmr_crc32_active()).decode()
 
 
 def _set_crc32_impl(str name):
+    """Force one implementation (tests and benchmarks; not thread-safe)."""
     fsmr_crc32_set_impl(_impl_named(name))
 
 
 def _crc32_using(str name, data, value=0):
+    """``crc32`` through the named implementation."""
     cdef fsmr_crc32_impl impl = _impl_named(name)
     cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
     cdef Py_buffer view
@@ -152,6 +162,11 @@ def _crc32_using(str name, data, value=0):
 
 
 def _crc32_copy_using(str name, data, value=0, bint uncached=False, Py_ssize_t at=0):
+    """``crc32`` through the named implementation's copying twin: ``(crc, out)``.
+
+    ``out`` is ``at + len(data) + 64`` bytes of 0xA5 with the copy at ``at``,
+    so a test can see both the copy and that nothing around it was written.
+    """
     cdef fsmr_crc32_impl impl = _impl_named(name)
     cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
     cdef Py_buffer view
@@ -176,6 +191,7 @@ def _crc32_copy_using(str name, data, value=0, bint uncached=False, Py_ssize_t a
 @cython.freelist(256)
 @cython.final
 cdef class Message:
+
     # Messages with the same header block share one parsed dict (_shared);
     # a message gets a copy of its own (_own) only when .headers is asked
     # for, so code that reads event_type and payload allocates no dict.
@@ -255,26 +271,26 @@ cdef object _framing_error(fsmr_error *err):
     return DecodeError(f"decoder error {<int>err.code}", offset)
 
 
-cdef str _header_problem(fsmr_error *err, fsmr_header *h, str name):
-    cdef int kind = h.type
-    if err.code == FSMR_ERR_HEADER_NO_TYPE:
-        return f"header {name!r} has no value type byte"
-    if err.code == FSMR_ERR_HEADER_TYPE:
-        return f"header {name!r} has unknown value type {kind}"
-    if err.code == FSMR_ERR_HEADER_NO_LENGTH:
-        return f"{_TYPE_NAMES[kind]} header {name!r} has no room for its length"
-    if kind == FSMR_TYPE_BYTE_ARRAY or kind == FSMR_TYPE_STRING:
-        return (
-            f"{_TYPE_NAMES[kind]} header {name!r} of {err.expected} bytes runs past "
-            f"the header block ({err.found} bytes left)"
-        )
-    if kind == FSMR_TYPE_UUID:
-        return f"uuid header {name!r} needs 16 bytes, {err.found} left"
-    return f"header {name!r} of type {kind} needs {err.expected} bytes, {err.found} left"
+# The C core's header error codes by the names errors.header_error gives them texts under.
+cdef dict _HEADER_PROBLEMS = {
+    FSMR_ERR_HEADER_NAME: "name_length",
+    FSMR_ERR_HEADER_NO_TYPE: "no_type",
+    FSMR_ERR_HEADER_TYPE: "type",
+    FSMR_ERR_HEADER_NO_LENGTH: "no_length",
+    FSMR_ERR_HEADER_VALUE: "value_length",
+}
+
+
+cdef inline void _forget_decision(cached_block *slot) noexcept:
+    Py_XDECREF(slot.events)
+    Py_XDECREF(slot.decision)
+    slot.events = NULL
+    slot.decision = NULL
 
 
 @cython.final
 cdef class Decoder:
+
     cdef fsmr_decoder _dec
     cdef bytes _payload  # the payload of the message being assembled
     cdef object _error
@@ -338,6 +354,7 @@ cdef class Decoder:
         for i in range(BLOCK_SLOTS):
             Py_XDECREF(self._blocks[i].headers)
             self._blocks[i].headers = NULL
+            _forget_decision(&self._blocks[i])
 
     def __dealloc__(self):
         cdef int i
@@ -346,6 +363,7 @@ cdef class Decoder:
             Py_XDECREF(self._strings[i].obj)
         for i in range(BLOCK_SLOTS):
             Py_XDECREF(self._blocks[i].headers)
+            _forget_decision(&self._blocks[i])
 
     @property
     def buffered(self):
@@ -422,15 +440,10 @@ cdef class Decoder:
                     raise DuplicateHeader(name, base + h.offset)
         except UnicodeDecodeError as exc:
             if in_name:
-                raise InvalidHeader(f"name is not valid UTF-8 ({exc.reason})", base + h.offset) from None
-            raise InvalidHeader(
-                f"string header {name!r} is not valid UTF-8 ({exc.reason})", base + h.offset
-            ) from None
+                raise header_error("name_utf8", base + h.offset, detail=exc.reason) from None
+            raise header_error("value_utf8", base + h.offset, name=name, detail=exc.reason) from None
         if code == FSMR_ERR_HEADER_NAME:
-            raise InvalidHeader(
-                f"name of {err.expected} bytes runs past the header block ({err.found} bytes left)",
-                base + h.offset,
-            )
+            raise header_error("name_length", base + h.offset, needed=err.expected, left=err.found)
         if code != FSMR_OK:
             if code == FSMR_ERR_HEADER_VALUE and name in headers and (
                 h.type == FSMR_TYPE_BYTE_ARRAY or h.type == FSMR_TYPE_STRING or h.type == FSMR_TYPE_UUID
@@ -438,16 +451,18 @@ cdef class Decoder:
                 # botocore reads such a value short and then finds the
                 # duplicate: report it as it would.
                 raise DuplicateHeader(name, base + h.offset)
-            raise InvalidHeader(_header_problem(&err, &h, name), base + h.offset)
+            raise header_error(_HEADER_PROBLEMS[code], base + h.offset, name=name, kind=h.type,
+                               needed=err.expected, left=err.found)
         return headers
 
     cdef object _item(self, fsmr_message *m, dict events):
         """The Message for m, or its event shaped as ``events`` asks (see feed)."""
         cdef Message msg
-        cdef cached_block *slot
+        cdef cached_block *slot = NULL
+        cdef cached_block *found = NULL
         cdef dict headers
         cdef bytes payload
-        cdef PyObject *member
+        cdef object decision
         cdef bint shared = True
         cdef int i
         for i in range(BLOCK_SLOTS):
@@ -457,6 +472,7 @@ cdef class Decoder:
                 and memcmp(slot.data, m.headers, m.headers_length) == 0
             ):
                 headers = <dict>slot.headers
+                found = slot
                 break
         else:
             try:
@@ -470,8 +486,10 @@ cdef class Decoder:
                 Py_INCREF(headers)
                 Py_XDECREF(slot.headers)
                 slot.headers = <PyObject *>headers
+                _forget_decision(slot)
                 slot.length = m.headers_length
                 memcpy(slot.data, m.headers, m.headers_length)
+                found = slot
             else:
                 shared = False
         if m.payload_length == 0:
@@ -482,15 +500,24 @@ cdef class Decoder:
         else:
             payload = PyBytes_FromStringAndSize(<const char *>m.payload, m.payload_length)
         if events is not None:
-            kind = headers.get(":message-type")
-            if kind is None or (kind != "error" and kind != "exception"):
-                event_type = headers.get(":event-type")
-                if event_type is not None:
-                    member = PyDict_GetItemWithError(events, event_type)
-                    if member != NULL:
-                        if <object>member is None:
-                            return payload
-                        return {event_type: {<object>member: payload}}
+            # message.event_member decides, once per header block and mapping:
+            # a Python call per message would cost more than decoding it.
+            if found == NULL:
+                decision = event_member(headers, events)
+            else:
+                if found.events != <PyObject *>events:
+                    decision = event_member(headers, events)
+                    _forget_decision(found)
+                    Py_INCREF(events)
+                    found.events = <PyObject *>events
+                    Py_INCREF(decision)
+                    found.decision = <PyObject *>decision
+                decision = <object>found.decision
+            if decision is not None:
+                # message.shape_event, inlined for the same reason.
+                if (<tuple>decision)[1] is None:
+                    return payload
+                return {(<tuple>decision)[0]: {(<tuple>decision)[1]: payload}}
         msg = Message.__new__(Message)
         msg._shared = headers
         if not shared:
@@ -653,6 +680,12 @@ cdef class _LineIterator:
 
 
 def iter_lines(parts, keepends, to_bytes):
+    """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C.
+
+    ``to_bytes(part)`` is called for each part that is not ``bytes`` and
+    returns its bytes (or raises ``TypeError``): the caller decides what a
+    part may be and how a wrong one is reported.
+    """
     return _LineIterator(parts, keepends, to_bytes)
 
 
@@ -670,6 +703,7 @@ cdef dict _CHUNK_PROBLEMS = {
 
 @cython.final
 cdef class ChunkedDecoder:
+
     cdef fsmr_chunked _dec
     cdef object _error
     cdef Py_ssize_t _unused
