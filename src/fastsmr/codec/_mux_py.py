@@ -418,6 +418,7 @@ class Mux:
                 assert body.timeout is not None  # a deadline comes from a timeout
                 self._end_relay(body, DownstreamFailed(downstream_timeout(body.timeout)))
             elif waiting == 1:
+                assert body.timeout is not None
                 self._end(body, read_timeout(body.timeout))
 
     def _end(self, body: _Body, end: Any) -> None:

@@ -28,7 +28,10 @@ from typing import Any, Dict, Mapping, Optional
 
 from .model import FORMATS
 
-__all__ = ["EndpointConfig", "FAULTS", "ERROR_CODES", "STREAM_ERROR_MESSAGES", "OptionError", "overrides_from_attributes", "overrides_from_body"]
+__all__ = [
+    "EndpointConfig", "FAULTS", "ERROR_CODES", "STREAM_ERROR_MESSAGES", "OptionError", "overrides_from_attributes",
+    "overrides_from_body",
+]
 
 #: Faults an endpoint can inject (``fault=`` values):
 #:
