@@ -1,20 +1,28 @@
-"""Every behaviour test runs once per backend through the ``backend`` fixture."""
+"""Every behaviour test runs once per backend through the ``backend`` fixture.
+
+``--backend python`` (or ``--no-c-extensions``) runs the whole suite on the
+pure-Python backend alone: the C cases of backend-parametrised tests are
+deselected, tests marked ``c_extension`` are skipped saying why, and the
+default backend (``fastsmr.Decoder``, the drop-in's, child interpreters') is
+the pure one.
+"""
 
 from __future__ import annotations
 
+import os
 import types
+from typing import Callable
 
 import pytest
 
 import fastsmr
-from fastsmr.codec import _codec_py as _pure
+from support import backends
 
-try:
-    from fastsmr.codec import _codec_c as _speedups
-except ImportError:  # the pure-only install: C cases skip
-    _speedups = None
+BACKENDS = backends.BUILT
+_speedups = BACKENDS["c"]
 
-BACKENDS = {"c": _speedups, "python": _pure}
+#: What the codec and the top package bind from the backend at import.
+_BOUND = ("BACKEND", "ChunkedDecoder", "Decoder", "Message", "crc32", "decode")
 
 #: Fixtures whose parameters include backend names ("c", "python"): --backend selects among them.
 BACKEND_FIXTURES = ("backend", "decoding")
@@ -32,6 +40,35 @@ def pytest_addoption(parser):
     )
 
 
+def use_backend(module: types.ModuleType, setattr: Callable[[object, str, object], None] = setattr) -> None:
+    """Make ``module`` the backend everything uses: the selector, and the names bound from it."""
+    setattr(fastsmr.codec.backend, "impl", module)
+    setattr(fastsmr.codec.backend, "BACKEND", module.BACKEND)
+    for package in (fastsmr.codec, fastsmr):
+        for name in _BOUND:
+            if hasattr(package, name):
+                setattr(package, name, getattr(module, name))
+
+
+def pytest_configure(config):
+    chosen = config.getoption("fastsmr_backends")
+    if chosen:
+        backends.CHOSEN[:] = chosen
+    if "c" not in backends.CHOSEN:
+        os.environ["FASTSMR_NO_EXTENSIONS"] = "1"  # the interpreters tests start (CLI, README examples)
+        use_backend(BACKENDS["python"])
+
+
+def pytest_runtest_setup(item):
+    """Skip a test marked ``c_extension`` when the C backend is not built or not selected."""
+    if item.get_closest_marker("c_extension") is None:
+        return
+    if _speedups is None:
+        pytest.skip("needs the C extension, which is not built")
+    if "c" not in backends.CHOSEN:
+        pytest.skip("needs the C extension, left out by --backend python / --no-c-extensions")
+
+
 def pytest_collection_modifyitems(config, items):
     """Deselect the backend-parametrised tests of the backends --backend left out."""
     chosen = config.getoption("fastsmr_backends")
@@ -47,21 +84,19 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
-@pytest.fixture(params=["c", "python"])
+@pytest.fixture(params=[pytest.param("c", marks=pytest.mark.c_extension), "python"])
 def backend(request, monkeypatch) -> types.ModuleType:
-    """The backend module under test, also made the one fastsmr's integrations use."""
+    """The backend module under test, also made the one ``fastsmr.Decoder`` and the integrations use."""
     module = BACKENDS[request.param]
-    if module is None:
-        pytest.skip("the C extension is not installed")
-    monkeypatch.setattr(fastsmr.codec.backend, "impl", module)
+    assert module is not None  # the c_extension mark skipped the case
+    use_backend(module, monkeypatch.setattr)
     return module
 
 
 @pytest.fixture
 def c_backend() -> types.ModuleType:
-    """The C backend, for tests of what only it has (CRC dispatch paths)."""
-    if _speedups is None:
-        pytest.skip("the C extension is not installed")
+    """The C backend, for tests of what only it has (CRC dispatch paths); mark them ``c_extension``."""
+    assert _speedups is not None, "a test that takes c_backend must be marked c_extension"
     return _speedups
 
 

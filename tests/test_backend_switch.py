@@ -10,6 +10,8 @@ import types
 
 import pytest
 
+import fastsmr
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -84,3 +86,33 @@ def test_the_options_reach_the_hook(options):
     kept, dropped = ("c", "python") if options[0] == "--backend" else ("python", "c")
     assert any(f"[{kept}-" in t for t in tests) and any("[stock-" in t for t in tests)
     assert not any(f"[{dropped}-" in t for t in tests)
+
+
+def test_the_default_backend_follows_the_selection():
+    """Under --no-c-extensions even code that takes no backend fixture, and child interpreters, run pure."""
+    from support import backends
+
+    if "c" in backends.CHOSEN:
+        pytest.skip("this run selects the C backend too (test_the_switch_runs_everything_pure runs this test alone)")
+    assert fastsmr.BACKEND == fastsmr.codec.BACKEND == fastsmr.codec.backend.BACKEND == "python"
+    assert fastsmr.Decoder is fastsmr.codec.backend.impl.Decoder is backends.BUILT["python"].Decoder
+    assert fastsmr.decode is backends.BUILT["python"].decode
+    child = subprocess.run([sys.executable, "-c", "import fastsmr; print(fastsmr.BACKEND)"],
+                           capture_output=True, text=True, timeout=60)
+    assert child.stdout == "python\n", child.stderr
+
+
+@pytest.mark.skipif(conftest._speedups is None, reason="without the C extension every run is pure")
+def test_the_switch_runs_everything_pure():
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--no-c-extensions",
+         os.path.join(TESTS, "codec", "test_crc32_paths.py"),
+         os.path.join(TESTS, "codec", "test_codec.py") + "::test_backend_names",
+         os.path.join(TESTS, "test_backend_switch.py") + "::test_the_default_backend_follows_the_selection"],
+        capture_output=True, text=True, timeout=120, cwd=os.path.dirname(TESTS),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert "2 passed" in last and "1 deselected" in last, last  # test_backend_names[c] deselected
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert skipped and all("left out by --backend python / --no-c-extensions" in line for line in skipped), skipped

@@ -109,12 +109,3 @@ def test_other_import_errors_pass_through():
             import fastsmr_no_such_module  # noqa: F401
     assert caught.value.name == "fastsmr_no_such_module"
     assert "pip install" not in str(caught.value)
-
-
-def test_docstring_examples():
-    import doctest
-
-    from fastsmr import _extras
-
-    result = doctest.testmod(_extras)
-    assert result.failed == 0 and result.attempted > 0

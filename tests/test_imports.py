@@ -138,3 +138,9 @@ def test_the_layer_check_sees_a_violation(tmp_path: Path) -> None:
     assert found == ["fastsmr.boto", "fastsmr"]
     assert not _allowed("fastsmr.codec.bad", "fastsmr.boto")
     assert not _allowed("fastsmr.codec.bad", "fastsmr")
+
+
+def test_a_plain_import_reaches_the_aio_twins() -> None:
+    done = subprocess.run([sys.executable, "-c", "import fastsmr; print(fastsmr.aio.payload_parts.__module__)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout == "fastsmr.aio\n", done.stderr

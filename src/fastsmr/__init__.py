@@ -7,12 +7,13 @@
 
 ``fastsmr.BACKEND`` says whether the C extension (``"c"``) or the pure-Python
 twin (``"python"``) is in use; set ``FASTSMR_NO_EXTENSIONS=1`` to force the
-latter.
+latter. ``fastsmr.aio`` (the aiobotocore twins of the helpers) is imported
+with the package.
 """
 
 from __future__ import annotations
 
-from . import aio
+from . import aio as aio  # fastsmr.aio after a plain import fastsmr
 from ._install import install, is_installed, uninstall
 from ._warnings import BotocoreCompatibilityWarning, FastsmrWarning, SmithyCompatibilityWarning
 from .boto import close_buffer, payload_parts, wrap
@@ -45,39 +46,43 @@ from .tokens.text import ModelServerError, TextStreamError, text_stream
 __version__ = "0.1.0"
 
 __all__ = [
+    # the codec: decode and encode event-stream messages (fastsmr.codec)
     "BACKEND",
-    "BotocoreCompatibilityWarning",
-    "Byte",
-    "ChecksumMismatch",
-    "ChunkedEncodingError",
-    "DecodeError",
     "Decoder",
-    "DuplicateHeader",
-    "FastsmrWarning",
-    "InvalidHeader",
-    "InvalidHeadersLength",
-    "InvalidMessageLength",
-    "InvalidPayloadLength",
-    "Long",
     "Message",
-    "ModelServerError",
-    "SSEEvent",
-    "Short",
-    "SmithyCompatibilityWarning",
-    "TextStreamError",
-    "Timestamp",
-    "TruncatedStreamError",
-    "Uuid",
-    "close_buffer",
-    "crc32",
     "decode",
     "encode",
+    "crc32",
+    "Byte",
+    "Short",
+    "Long",
+    "Timestamp",
+    "Uuid",
+    # the drop-in: botocore/boto3 (fastsmr.boto; fastsmr.aio for aiobotocore) and smithy-python
     "install",
-    "is_installed",
-    "lines",
-    "payload_parts",
-    "sse_events",
-    "text_stream",
     "uninstall",
+    "is_installed",
     "wrap",
+    "payload_parts",
+    "close_buffer",
+    # tokens: text out of payload parts (fastsmr.tokens)
+    "lines",
+    "sse_events",
+    "SSEEvent",
+    "text_stream",
+    # errors and warnings
+    "DecodeError",
+    "ChecksumMismatch",
+    "InvalidMessageLength",
+    "InvalidHeadersLength",
+    "InvalidPayloadLength",
+    "InvalidHeader",
+    "DuplicateHeader",
+    "TruncatedStreamError",
+    "ChunkedEncodingError",
+    "TextStreamError",
+    "ModelServerError",
+    "FastsmrWarning",
+    "BotocoreCompatibilityWarning",
+    "SmithyCompatibilityWarning",
 ]

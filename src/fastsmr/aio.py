@@ -9,18 +9,21 @@ stream passed as the chunks raises ``TypeError`` at the call, naming the
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator
 
 from ._extras import needs
 from .tokens.lines import BytesLike, LineSplitter
 from .tokens.parts import check_parts
 from .tokens.sse import SSEEvent, SSEParser
-from .tokens.text import TextDecoder
+from .tokens.text import Format, TextDecoder
+
+if TYPE_CHECKING:  # types-aiobotocore types it; at run time aiobotocore is imported on the first call only
+    from aiobotocore.eventstream import AioEventStream
 
 __all__ = ["lines", "payload_parts", "sse_events", "text_stream"]
 
 
-def payload_parts(body: Any) -> AsyncIterator[bytes]:
+def payload_parts(body: AioEventStream[Any]) -> AsyncIterator[bytes]:
     """Async :func:`fastsmr.payload_parts`: each ``PayloadPart``'s bytes of an aiobotocore stream.
 
     ``body`` is ``response["Body"]`` of aiobotocore's
@@ -77,7 +80,7 @@ async def _events(parser: SSEParser, parts: AsyncIterable[BytesLike]) -> AsyncIt
 
 
 def text_stream(
-    parts: AsyncIterable[BytesLike], format: str = "auto", *, errors: str = "strict"
+    parts: AsyncIterable[BytesLike], format: Format = "auto", *, errors: str = "strict"
 ) -> AsyncIterator[str]:
     """Async :func:`fastsmr.text_stream`: the generated text, token by token.
 

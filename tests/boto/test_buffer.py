@@ -390,7 +390,7 @@ def test_messages_are_botocore_messages(backend):
     mine.prelude = "replaced"  # writable, as botocore's
     assert mine.prelude == "replaced"
     with pytest.raises(AttributeError):
-        mine.missing
+        _ = mine.missing
 
 
 # --- install(), uninstall(), is_installed() -----------------------------------------------

@@ -302,17 +302,6 @@ def test_unknown_case_is_a_usage_error():
     assert "invalid choice" in result.stderr
 
 
-def test_docstring_examples():
-    import doctest
-
-    import fastsmr.cli.bench
-    from fastsmr.cli.bench import _clients, _inputs, _measure
-
-    for module in (fastsmr.cli.bench, _clients, _inputs, _measure, _report):
-        result = doctest.testmod(module)
-        assert result.failed == 0 and result.attempted > 0, module.__name__
-
-
 def test_paced_case_measures_each_client_and_its_floor():
     # A few clients, a few streams, a short window: every figure is there and
     # positive, every ratio against stock and against the model's floor.

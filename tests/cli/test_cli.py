@@ -658,12 +658,3 @@ def test_invoke_bidirectional_without_the_new_sdk_says_what_to_install(env):
     )
     assert result.returncode == 2
     assert "pip install 'fastsmr[smithy]'" in err(result) and "Python 3.12" in err(result)
-
-
-def test_docstring_examples():
-    import doctest
-
-    import fastsmr.cli
-
-    result = doctest.testmod(fastsmr.cli)
-    assert result.failed == 0 and result.attempted > 0

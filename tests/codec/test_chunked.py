@@ -158,7 +158,7 @@ def test_rejects_what_urllib3_rejects(backend, body, cuts):
     # decoder says where it is instead.
 
 
-@pytest.mark.skipif(_speedups is None, reason="the C extension is not installed")
+@pytest.mark.c_extension
 @given(st.one_of(damaged_bodies(), st.binary(max_size=200)), cut_lists)
 def test_backends_agree_on_any_bytes(body, cuts):
     assert decode_in_pieces(_speedups, body, cuts) == decode_in_pieces(_pure, body, cuts)
@@ -229,15 +229,3 @@ def test_a_chunk_is_read_without_copying_more_than_once(backend):
     out = [decoder.feed(piece) for piece in _pieces(body, list(range(0, len(body), 65536)))]
     assert b"".join(out) == data and decoder.done
     assert max(len(piece) for piece in out) <= 65536
-
-
-def test_docstring_example(backend):
-    import doctest
-
-    from fastsmr.codec import _chunked_py
-
-    # The example is written once, in the pure twin's docstring; it runs on the backend's class.
-    runner = doctest.DocTestRunner()
-    for test in doctest.DocTestFinder().find(_chunked_py.ChunkedDecoder, globs={"ChunkedDecoder": backend.ChunkedDecoder}):
-        runner.run(test)
-    assert runner.tries and not runner.failures

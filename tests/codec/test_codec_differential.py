@@ -18,12 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastsmr
-from fastsmr.codec import _codec_py as _pure
-
-try:
-    from fastsmr.codec import _codec_c as _speedups
-except ImportError:
-    _speedups = None
+from support import backends
 
 BOTOCORE_CLASSES = {
     fastsmr.ChecksumMismatch: be.ChecksumMismatch,
@@ -156,7 +151,7 @@ def stopped_at_unreadable(got, expected, error, data) -> bool:
 def check_against_botocore(data: bytes, chunks) -> None:
     expected, boto_error, left_over = botocore_run(chunks)
     results = {}
-    for module in filter(None, (_speedups, _pure)):
+    for module in backends.chosen():
         got, error = fastsmr_run(module, chunks)
         results[module.BACKEND] = (got, error)
         if error is None:

@@ -15,6 +15,8 @@ import pytest
 
 import fastsmr
 
+pytestmark = pytest.mark.c_extension
+
 
 @pytest.fixture
 def impls(c_backend):

@@ -216,7 +216,10 @@ def test_converse_events(bedrock, decoding):
     assert set(events[-1]["metadata"]) == {"usage", "metrics"}  # the padding member "p" is not modelled
 
 
-@pytest.mark.parametrize("model", [MODELS["anthropic"], "cohere.command-r-v1:0", "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.amazon.nova-lite-v1:0"])
+@pytest.mark.parametrize("model", [
+    MODELS["anthropic"], "cohere.command-r-v1:0",
+    "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.amazon.nova-lite-v1:0",
+])
 def test_converse_any_model(bedrock, model):
     events = list(_converse(bedrock, tokens=2, model=model, seed=4)["stream"])
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
@@ -304,7 +307,8 @@ def test_wire_converse_events(endpoint):
 
 def test_wire_exception_event(endpoint):
     path = "/model/anthropic.claude-v2/invoke-with-response-stream"
-    body = _raw_body(endpoint, path, {"max_tokens": 4, "fastsmr": {"fault": "model-stream-error", "fail_after": 2, "error_code": "StreamBroken"}})
+    fault = {"fault": "model-stream-error", "fail_after": 2, "error_code": "StreamBroken"}
+    body = _raw_body(endpoint, path, {"max_tokens": 4, "fastsmr": fault})
     messages = fastsmr.decode(body)
     last = messages[-1]
     assert last.headers == {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fastsmr.testing import generate_text, generate_tokens
-from support.consumers import decoders, outcome, require, stock_botocore, stock_then_installed  # noqa: F401 (fixtures)
+from support.consumers import outcome, require, stock_then_installed
 
 langchain_aws = require("langchain_aws")
 sagemaker_endpoint = require("langchain_aws.llms.sagemaker_endpoint")
@@ -72,5 +72,6 @@ def test_bedrock_converse_streaming(endpoint, decoders):
     )
     stock, installed = stock_then_installed(lambda: outcome(chat.stream("Hello"), chat_view), decoders)
     assert installed == stock
-    text = "".join(part["text"] for content, _, _ in installed[0] for part in content if isinstance(part, dict) and "text" in part)
+    text = "".join(part["text"] for content, _, _ in installed[0] for part in content
+                   if isinstance(part, dict) and "text" in part)
     assert text == generate_text(TOKENS)

@@ -12,7 +12,7 @@ import pytest
 import fastsmr
 from fastsmr.testing import generate_text
 
-from support.consumers import decoders, outcome, require, stock_botocore, stock_then_installed  # noqa: F401 (fixtures)
+from support.consumers import outcome, require, stock_then_installed
 
 litellm = require("litellm")
 
@@ -138,7 +138,8 @@ def test_bedrock_streaming_completion(endpoint, decoders, model):
     assert text_of(installed[0]) == generate_text(TOKENS)
 
 
-@pytest.mark.parametrize("model", ["bedrock/converse/meta.llama3-stream-error-v1:0", "bedrock/invoke/meta.llama3-stream-error-v1:0"])
+@pytest.mark.parametrize("model", ["bedrock/converse/meta.llama3-stream-error-v1:0",
+                                   "bedrock/invoke/meta.llama3-stream-error-v1:0"])
 def test_bedrock_stream_error(endpoint, decoders, model):
     stock, installed = stock_then_installed(lambda: outcome(bedrock(endpoint, model), chunk_view), decoders)
     assert installed[0] == stock[0]

@@ -464,7 +464,7 @@ def test_the_async_twin_relays_to_an_asgi_send_and_a_failing_send_ends_its_strea
         with Reader() as reader:
             good = reader.add(bodies[0], text="tgi", relay_to=send)
             bad = reader.add(bodies[1], text="tgi", relay_to=gone)
-            async for stream, output in reader.abatches():
+            async for _stream, output in reader.abatches():
                 assert output == b""
         return messages, good, bad
 

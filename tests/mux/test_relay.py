@@ -487,18 +487,6 @@ def test_relay_arguments_are_checked(backend, client):
         far.close()
 
 
-def test_docstring_examples(backend):
-    import doctest
-
-    import fastsmr.codec._mux_py
-    import fastsmr.mux
-    import fastsmr.mux._text
-
-    for module in (fastsmr.mux, fastsmr.mux._text, fastsmr.codec._mux_py):
-        result = doctest.testmod(module, extraglobs={"fastsmr": fastsmr})
-        assert result.attempted and not result.failed, module
-
-
 def _resident() -> int:
     import os
 
@@ -523,7 +511,7 @@ def test_a_long_lived_reader_stays_flat_over_many_relayed_streams(backend, clien
                 else:
                     reader.add(body, key=i, text="tgi")
                 if i % 50 == 49 or i == streams - 1:
-                    for stream, events in reader.batches():
+                    for stream, _events in reader.batches():
                         assert stream.error is None
                     for key, (near, far) in pairs.items():
                         near.close()

@@ -26,6 +26,7 @@ from fastsmr.testing import generate_tokens, render_stream
 from fastsmr.tokens.text import text_stream
 from support import model_output
 
+pytestmark = pytest.mark.c_extension
 _codec_c = pytest.importorskip("fastsmr.codec._codec_c", reason="the C extension is not installed")
 FORMATS = ["auto", "tgi", "lmi", "openai", "raw"]
 FIXTURES = sorted((Path(__file__).resolve().parents[1] / "support" / "fixtures" / "tokens").glob("*.*"))

@@ -12,7 +12,9 @@ import pytest
 
 from support.smithy_env import MISSING
 
-collect_ignore = [path.name for path in Path(__file__).parent.glob("test_*.py") if path.name != "test_smithy_compat.py"] if MISSING else []
+collect_ignore = [
+    path.name for path in Path(__file__).parent.glob("test_*.py") if path.name != "test_smithy_compat.py"
+] if MISSING else []
 
 
 @pytest.fixture

@@ -15,16 +15,11 @@ from smithy_core.aio.types import AsyncBytesReader
 from smithy_core.documents import Document
 
 import fastsmr.codec.backend
-from fastsmr.codec import _codec_py
 from fastsmr.smithy.receiver import EventReceiver
+from support import backends
 
-try:
-    from fastsmr.codec import _codec_c
-except ImportError:  # the pure-only install
-    _codec_c = None
-
-#: The codec backends to compare, C first when it is built.
-BACKENDS = [module for module in (_codec_c, _codec_py) if module is not None]
+#: The codec backends to compare, C first when it is built and selected.
+BACKENDS = backends.chosen()
 
 
 @contextlib.contextmanager

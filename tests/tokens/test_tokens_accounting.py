@@ -168,7 +168,8 @@ def test_a_botocore_event_stream_as_parts_names_payload_parts(client):
 
 
 def test_the_same_body_unwrapped_gives_its_text(client):
-    body = client.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=b"{}", CustomAttributes="fastsmr-tokens=7")["Body"]
+    response = client.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=b"{}", CustomAttributes="fastsmr-tokens=7")
+    body = response["Body"]
     assert "".join(fastsmr.text_stream(fastsmr.payload_parts(body))) == generate_text(7)
 
 

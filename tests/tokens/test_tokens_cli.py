@@ -58,7 +58,8 @@ def test_in_band_error_exits_1_with_the_servers_reason(backend, capsysbinary, en
 
 @pytest.mark.parametrize("fmt, read_as", MISMATCHES)
 def test_output_in_another_format_exits_1_naming_format_offset_and_bytes(backend, capsysbinary, endpoint, fmt, read_as):
-    code, out, err = invoke_in_process(capsysbinary, endpoint, fmt, "--format", read_as, "--custom-attributes", "fastsmr-tokens=5")
+    code, out, err = invoke_in_process(capsysbinary, endpoint, fmt, "--format", read_as,
+                                       "--custom-attributes", "fastsmr-tokens=5")
     assert code == 1
     assert out == ""
     first_line = b"".join(render_stream(fmt, generate_tokens(5))).split(b"\n")[0]
@@ -72,7 +73,8 @@ def test_output_in_another_format_exits_1_naming_format_offset_and_bytes(backend
 def test_error_after_the_last_token_still_fails(backend, capsysbinary, endpoint):
     # The error object comes after data: [DONE]: it is no framing.
     code, out, err = invoke_in_process(
-        capsysbinary, endpoint, "openai", "--custom-attributes", "fastsmr-tokens=3; fastsmr-fault=generation-error; fastsmr-fail-after=9"
+        capsysbinary, endpoint, "openai",
+        "--custom-attributes", "fastsmr-tokens=3; fastsmr-fault=generation-error; fastsmr-fail-after=9",
     )
     assert (code, out) == (1, generate_text(3))
     assert err.startswith("fastsmr invoke: the stream failed: model server error: Internal server error")

@@ -76,7 +76,8 @@ def test_raw_text_auto_detected(data, text):
     assert "".join(texts(parts)) == text
 
 
-@given(data=st.data(), stream=st.binary(max_size=40), errors=st.sampled_from(["replace", "ignore", "surrogateescape", "backslashreplace"]))
+@given(data=st.data(), stream=st.binary(max_size=40),
+       errors=st.sampled_from(["replace", "ignore", "surrogateescape", "backslashreplace"]))
 def test_raw_text_errors_like_bytes_decode(data, stream, errors):
     parts = data.draw(chunked(stream))
     assert "".join(texts(parts, "raw", errors=errors)) == stream.decode("utf-8", errors)
@@ -267,17 +268,6 @@ def test_json_only_the_stdlib_accepts(json_parser):
     # NaN and lone surrogates are outside strict JSON; servers still send them.
     stream = b'data: {"token": {"text": "\\ud83d", "logprob": NaN}}\n\n'
     assert texts([stream]) == ["\ud83d"]
-
-
-def test_docstring_examples():
-    import doctest
-
-    import fastsmr.aio
-
-    for module in (fastsmr.tokens.lines, fastsmr.tokens.sse, fastsmr.tokens.text, fastsmr.tokens.errors,
-                   fastsmr.tokens.parts, fastsmr.aio):
-        result = doctest.testmod(module, extraglobs={"fastsmr": fastsmr})
-        assert result.attempted and not result.failed, module
 
 
 def test_bad_arguments():

@@ -22,11 +22,35 @@ they raise a ``ModuleNotFoundError`` that names the extra to install.
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Protocol, TypeVar, Union, overload
 
 from .._extras import needs
 
-__all__ = ["install", "uninstall", "is_installed", "wrap", "payload_parts", "close_buffer"]
+if TYPE_CHECKING:  # botocore-stubs and types-aiobotocore type these; at run time they are not imported
+    from aiobotocore.eventstream import AioEventStream
+    from botocore.eventstream import EventStream, EventStreamBuffer
+
+__all__ = ["install", "uninstall", "is_installed", "wrap", "payload_parts", "close_buffer",
+           "WrappedEventStream", "AioWrappedEventStream"]
+
+_Event = TypeVar("_Event")
+_Event_co = TypeVar("_Event_co", covariant=True)
+
+
+class WrappedEventStream(Protocol[_Event_co]):
+    """What :func:`wrap` returns for a botocore ``EventStream[E]``: iterates the same events ``E``."""
+
+    def __iter__(self) -> Iterator[_Event_co]: ...
+    def get_initial_response(self) -> _Event_co: ...
+    def close(self) -> None: ...
+
+
+class AioWrappedEventStream(Protocol[_Event_co]):
+    """What :func:`wrap` returns for an aiobotocore ``AioEventStream[E]``: ``async for`` gives the same events ``E``."""
+
+    def __aiter__(self) -> AsyncIterator[_Event_co]: ...
+    async def get_initial_response(self) -> _Event_co: ...
+    def close(self) -> None: ...
 
 
 def install() -> bool:
@@ -84,7 +108,13 @@ def is_installed() -> bool:
     return module is not None and module.is_installed()
 
 
-def wrap(event_stream: Any) -> Any:
+@overload
+def wrap(event_stream: AioEventStream[_Event]) -> AioWrappedEventStream[_Event]: ...  # type: ignore[overload-overlap]  # an AioEventStream is an EventStream that iterates with async for
+@overload
+def wrap(event_stream: EventStream[_Event]) -> WrappedEventStream[_Event]: ...
+def wrap(
+    event_stream: Union[EventStream[_Event], AioEventStream[_Event]],
+) -> Union[WrappedEventStream[_Event], AioWrappedEventStream[_Event]]:
     """The same stream decoding with fastsmr, without touching botocore globally.
 
     ``event_stream`` is an event stream from a response (``response["Body"]``,
@@ -108,11 +138,11 @@ def wrap(event_stream: Any) -> Any:
             from .aio import wrap as wrap_one
         else:
             from .sync import wrap as wrap_one
-    wrapped = wrap_one(stream)
-    return event_stream if wrapped is stream else wrapped
+    wrapped: Union[WrappedEventStream[_Event], AioWrappedEventStream[_Event]] = wrap_one(stream)
+    return event_stream if wrapped is stream else wrapped  # the stream was fastsmr's already
 
 
-def payload_parts(body: Any) -> Iterator[bytes]:
+def payload_parts(body: EventStream[Any]) -> Iterator[bytes]:
     """The bytes of each ``PayloadPart`` of a SageMaker Runtime response stream, directly.
 
     ``body`` is ``response["Body"]`` of ``invoke_endpoint_with_response_stream``
@@ -132,7 +162,7 @@ def payload_parts(body: Any) -> Iterator[bytes]:
     return payload_parts_(body)
 
 
-def close_buffer(buffer: Any) -> None:
+def close_buffer(buffer: EventStreamBuffer) -> None:
     """Declare the end of the stream an ``EventStreamBuffer`` was fed: raise if it ended inside a message.
 
     botocore's buffer silently keeps the bytes of a message the stream never
@@ -150,6 +180,6 @@ def close_buffer(buffer: Any) -> None:
     >>> fastsmr.close_buffer(buffer)  # nothing left over: returns None
     """
     with needs("fastsmr.close_buffer()", "boto", "botocore"):
-        from .buffer import close
+        from fastsmr.boto.buffer import close  # absolute: a relative import would bind .buffer over the argument
 
     close(buffer)

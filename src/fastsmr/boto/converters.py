@@ -168,7 +168,7 @@ def _body_step(shape: Any, parser: Any, kind: str, json_values: Optional[_JSONVa
             parse = json_values.parse_body
             if value is None:
                 return ("member", name, parse)
-            return ("member", name, lambda payload: value(parse(payload)))
+            return ("member", name, lambda payload, value=value, parse=parse: value(parse(payload)))
     if json_values is not None:
         value = json_values.converter(shape)
         # the body walk of an event is _handle_structure: a new dict each time

@@ -191,10 +191,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 picks a free one)")
     serve.add_argument(
-        "--endpoint", action="append", metavar="NAME", help="serve this endpoint name (repeatable; default: tgi, lmi, openai, raw)"
+        "--endpoint", action="append", metavar="NAME",
+        help="serve this endpoint name (repeatable; default: tgi, lmi, openai, raw)",
     )
     serve.add_argument(
-        "--format", choices=FORMATS, help="output format of every endpoint (default: the endpoint's name if it is a format, else tgi)"
+        "--format", choices=FORMATS,
+        help="output format of every endpoint (default: the endpoint's name if it is a format, else tgi)",
     )
     serve.add_argument("--tokens", type=int, default=32, help="tokens per response (default 32)")
     serve.add_argument("--rate", type=float, default=0.0, help="tokens per second; 0 = as fast as possible")
@@ -245,7 +247,8 @@ def _parser() -> argparse.ArgumentParser:
         help="call InvokeEndpointWithBidirectionalStream with the new AWS SDK for Python (HTTP/2; Python 3.12+, "
         "pip install 'fastsmr[smithy]'): the body goes out as request events",
     )
-    invoke.add_argument("--ca-bundle", metavar="FILE", help="with --bidirectional: trust this CA (a local `fastsmr serve --bidirectional`)")
+    invoke.add_argument("--ca-bundle", metavar="FILE",
+                        help="with --bidirectional: trust this CA (a local `fastsmr serve --bidirectional`)")
     invoke.add_argument(
         "--data-type", choices=("UTF8", "BINARY"), default="UTF8", help="with --bidirectional: the request parts' DataType"
     )

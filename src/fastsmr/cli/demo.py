@@ -29,9 +29,9 @@ __all__ = ["run_demo", "ServerProcess", "cpu_per_token", "measure", "format_tabl
 class ServerProcess:
     """``fastsmr serve --port 0`` in a child process; ``url`` once started.
 
-    >>> with ServerProcess() as server:  # doctest: +SKIP
-    ...     server.url
-    'http://127.0.0.1:...'
+    >>> with ServerProcess() as server:
+    ...     server.url.startswith("http://127.0.0.1:")
+    True
     """
 
     def __init__(self, startup_timeout: float = 30.0, args: Sequence[str] = ()) -> None:

@@ -28,17 +28,22 @@ _CR, _LF = 0x0D, 0x0A
 
 
 class ChunkedDecoder:
-    """Incremental decoder of an HTTP/1.1 body in chunked transfer coding.
+    """Incremental decoder of an HTTP/1.1 body in chunked transfer coding (RFC 9112, section 7.1).
 
-    ``feed`` takes the body's bytes as they come off the connection and
-    returns the data of the chunks they hold; ``done`` turns true once the
-    last chunk and the trailer section are read, and ``unused`` then counts
-    the bytes fed past them. ``close()`` says the connection ended the body:
-    it raises ``ChunkedEncodingError`` unless the last chunk was read.
+    ``feed(data)`` takes the body's bytes (any bytes-like object) as they come
+    off the connection and returns the data of the chunks they hold (bytes,
+    empty when they hold none); ``done`` turns true once the last chunk and the
+    trailer section are read, and ``unused`` then counts the bytes fed past
+    them. ``close()`` says the connection ended the body: it raises
+    ``ChunkedEncodingError`` unless the last chunk was read. Bytes that are not
+    chunked coding raise ``ChunkedEncodingError`` with the ``offset`` and the
+    ``problem``; the data before them is returned first and the error raised by
+    the next call.
 
+    >>> from fastsmr.codec import ChunkedDecoder
     >>> d = ChunkedDecoder()
-    >>> d.feed(b"5\\r\\nhel"), d.feed(b"lo\\r\\n0\\r\\n\\r\\n"), d.done
-    (b'hel', b'lo', True)
+    >>> d.feed(b"5\\r\\nhel"), d.feed(b"lo\\r\\n0\\r\\n\\r\\n"), d.done, d.offset
+    (b'hel', b'lo', True, 15)
     """
 
     __slots__ = ("_state", "_offset", "_left", "_line", "_error", "unused")
@@ -49,7 +54,7 @@ class ChunkedDecoder:
         self._left = 0  # the size being read, then the data bytes left
         self._line = 0  # bytes of the size line, or of the trailer section
         self._error: Any = None
-        #: Bytes fed after the end of the body.
+        #: Bytes (int) fed after the end of the body.
         self.unused = 0
 
     @property
@@ -59,14 +64,14 @@ class ChunkedDecoder:
 
     @property
     def offset(self) -> int:
-        """Transfer-coded bytes of the body read so far."""
+        """Transfer-coded bytes (int) of the body read so far, chunk-size lines included."""
         return self._offset
 
     def feed(self, data: Any) -> bytes:
-        """The chunk data in ``data``, the next bytes of the body.
+        """The chunk data in ``data`` (any bytes-like object), the next bytes of the body: bytes.
 
-        Data that came before bad bytes is returned; the error is raised by
-        the next call.
+        Data that came before bad bytes is returned; the ``ChunkedEncodingError``
+        is raised by the next call.
         """
         if self._error is not None:
             raise self._error.with_traceback(None)
@@ -101,7 +106,7 @@ class ChunkedDecoder:
                     if not left:
                         state = _DATA_END
                     continue
-                if state == _DATA_END and view[pos:pos + 2] == b"\r\n":
+                if state == _DATA_END and pos + 1 < size and view[pos] == _CR and view[pos + 1] == _LF:
                     pos += 2
                     state, self._line = _SIZE_START, 0
                     continue

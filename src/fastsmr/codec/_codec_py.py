@@ -9,9 +9,10 @@ speed within Python's means: ``struct.unpack_from`` at offsets into one
 from __future__ import annotations
 
 import struct
+from _thread import LockType
 from _thread import allocate_lock as _allocate_lock
 from binascii import crc32 as _crc32
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, cast
 
 from ._chunked_py import ChunkedDecoder
 from .errors import (
@@ -52,11 +53,17 @@ _FIXED = {
 
 
 def crc32(data: Any, value: int = 0) -> int:
-    """CRC-32 of ``data`` continuing from ``value``, exactly as ``zlib.crc32``.
+    """CRC-32 (IEEE 802.3, zlib's polynomial) of ``data``, continuing from ``value``.
+
+    ``data`` is any bytes-like object; ``value`` is the CRC of the bytes before
+    it (0, the default, starts afresh). Returns an int from 0 to 2**32 - 1,
+    exactly ``zlib.crc32(data, value)``.
 
     >>> import fastsmr
     >>> hex(fastsmr.crc32(b"123456789"))
     '0xcbf43926'
+    >>> fastsmr.crc32(b"6789", fastsmr.crc32(b"12345")) == fastsmr.crc32(b"123456789")
+    True
     """
     return _crc32(data, value)
 
@@ -71,16 +78,40 @@ def _as_bytes(data: Any) -> bytes:
 
 
 class Message:
-    """One decoded event-stream message.
+    """One decoded event-stream message (DESIGN.md, "The wire format").
 
-    ``headers`` maps names to values typed as botocore types them (bool, int,
-    bytes, str); ``payload`` is bytes.
+    Its fields, read-only:
+
+    * ``headers`` (``dict[str, bool | int | bytes | str]``): each header by
+      name, typed as botocore types it: true and false give bool; byte, short,
+      integer, long and timestamp give int (a timestamp is the raw count of
+      milliseconds since the epoch); byte array and uuid give bytes (a uuid is
+      its 16 raw bytes); string gives str. Each message has a dict of its own.
+    * ``payload`` (bytes): the payload.
+    * ``prelude_crc`` and ``crc`` (int): the prelude's and the message's
+      CRC-32 as sent; the decoder has checked both.
+    * ``total_length`` (int): the message's size on the wire in bytes, prelude
+      and trailing CRC included (at least 16).
+    * ``message_type`` and ``event_type`` (str or None): the ``:message-type``
+      and ``:event-type`` headers, None when the message has none.
+
+    Messages are equal when all their fields are; they are not hashable.
+
+    >>> import fastsmr
+    >>> wire = fastsmr.encode({":message-type": "event", ":event-type": "PayloadPart"}, b"Hi")
+    >>> (message,) = fastsmr.decode(wire)
+    >>> message.message_type, message.event_type, message.payload, message.total_length
+    ('event', 'PayloadPart', b'Hi', 66)
+    >>> message.headers
+    {':message-type': 'event', ':event-type': 'PayloadPart'}
     """
 
     # Messages with the same header block share one parsed dict (_shared);
     # a message gets a copy of its own (_own) only when .headers is asked
     # for, so code that reads event_type and payload allocates no dict.
     __slots__ = ("_shared", "_own", "payload", "prelude_crc", "crc", "total_length")
+    _shared: Dict[str, Any]
+    _own: Optional[Dict[str, Any]]
 
     def __init__(
         self,
@@ -98,22 +129,22 @@ class Message:
 
     @property
     def headers(self) -> Dict[str, Any]:
-        """The headers, typed as botocore types them (bool, int, bytes, str)."""
+        """The headers by name (``dict[str, bool | int | bytes | str]``), typed as botocore types them."""
         if self._own is None:
             self._own = self._shared.copy()
         return self._own
 
     @property
     def message_type(self) -> Any:
-        """The ``:message-type`` header, or None."""
+        """The ``:message-type`` header (``"event"``, ``"exception"`` or ``"error"`` from AWS), or None."""
         return (self._shared if self._own is None else self._own).get(":message-type")
 
     @property
     def event_type(self) -> Any:
-        """The ``:event-type`` header, or None."""
+        """The ``:event-type`` header (``'PayloadPart'`` on SageMaker's streams), or None."""
         return (self._shared if self._own is None else self._own).get(":event-type")
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         return (Message, (self.headers, self.payload, self.prelude_crc, self.crc, self.total_length))
 
     def __eq__(self, other: object) -> bool:
@@ -204,18 +235,30 @@ def _parse_headers(
 
 
 class Decoder:
-    """Incremental event-stream decoder.
+    """Incremental event-stream decoder: feed it chunks, get the messages they complete.
 
-    Feed it chunks as they arrive; each call returns the messages the chunk
-    completed. ``close()`` checks that the stream did not end mid-message.
+    ``Decoder(*, max_payload_length=25165824, max_headers_length=131072,
+    header_converters=None)``; every argument is keyword-only.
 
-    ``header_converters`` maps header value type codes (0 true, 1 false,
-    2 byte, 3 short, 4 integer, 5 long, 6 byte array, 7 string,
-    8 timestamp, 9 uuid) to callables: a value of such a type goes, as it
-    would otherwise be returned, through its callable, and the result is
-    the header's value (a header block that repeats is converted once).
-    What a converter raises becomes an ``InvalidHeader`` naming the header,
-    caused by it.
+    * ``max_payload_length`` and ``max_headers_length`` are limits in bytes,
+      ints from 0 to 2**32 - 1 (``TypeError`` or ``ValueError`` otherwise).
+      The defaults, 24 MiB of payload and 128 KiB of header block, are
+      botocore's (``botocore/eventstream.py``). A message whose 12-byte prelude
+      declares more is refused from the prelude alone, before anything is
+      buffered: ``InvalidPayloadLength`` or ``InvalidHeadersLength``.
+    * ``header_converters`` maps header value type codes (0 true, 1 false,
+      2 byte, 3 short, 4 integer, 5 long, 6 byte array, 7 string,
+      8 timestamp, 9 uuid) to callables: a value of such a type goes, as it
+      would otherwise be returned, through its callable, and the result is
+      the header's value (a header block that repeats is converted once).
+      What a converter raises becomes an ``InvalidHeader`` naming the header,
+      caused by it.
+
+    Malformed bytes raise a ``fastsmr.DecodeError`` subclass whose ``offset``
+    is the stream offset (bytes since the first one fed) of the message or
+    header at fault; after that the decoder raises the same error on every
+    call. Use one decoder per stream (the C backend refuses, with
+    ``RuntimeError``, a call that overlaps another on the same decoder).
 
     One stream, one Decoder: a call to ``feed()``, ``close()`` or
     ``__init__()`` while another thread is inside one of them raises
@@ -223,7 +266,7 @@ class Decoder:
 
     >>> import fastsmr
     >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
-    >>> d = fastsmr.Decoder()
+    >>> d = fastsmr.Decoder(max_payload_length=1024)
     >>> d.feed(wire[:7]), d.buffered
     ([], 7)
     >>> [m.payload for m in d.feed(wire[7:])]
@@ -235,6 +278,7 @@ class Decoder:
         "_pieces", "_have", "_total", "_offset", "_max_payload", "_max_headers", "_error", "_blocks", "_convert",
         "_busy",
     )
+    _busy: LockType
 
     def __init__(
         self,
@@ -271,7 +315,7 @@ class Decoder:
 
     @property
     def buffered(self) -> int:
-        """Bytes held for a message that is not complete yet."""
+        """Bytes (int) held for a message that is not complete yet; 0 between messages."""
         return self._have
 
     def _prelude_error(self, total: int, headers_length: int, offset: int) -> DecodeError:
@@ -282,6 +326,7 @@ class Decoder:
         return InvalidMessageLength(total, headers_length, offset)
 
     def _check_prelude(self, data: Any, pos: int, offset: int) -> int:
+        total: int
         total, headers_length, prelude_crc = _PRELUDE(data, pos)
         computed = _crc32(data[pos : pos + 8])
         if computed != prelude_crc:
@@ -308,10 +353,16 @@ class Decoder:
         return headers
 
     def feed(self, data: Any, events: Optional[Dict[str, Optional[str]]] = None) -> List[Any]:
-        """Add a chunk (any bytes-like object) and return the messages it completed.
+        """Add the next chunk of the stream; return the messages it completed, in order.
 
-        If a chunk completes some messages and then hits bad bytes, those
-        messages are returned and the error is raised by the next call.
+        ``data`` is any C-contiguous bytes-like object (bytes, bytearray,
+        memoryview, mmap, array) of any length, empty included. The decoder keeps
+        what it needs of it: the buffer may be reused as soon as ``feed`` returns.
+        Returns a list of ``Message``, empty when the chunk completes none.
+
+        Malformed bytes raise a ``fastsmr.DecodeError`` subclass. If the chunk
+        completed messages before the bad bytes, those are returned and the error
+        is raised by the next call (``feed`` or ``close``), as by every later one.
 
         ``events`` serves integrations that want botocore's event shapes: it
         maps an ``:event-type`` to a payload member name, or to None. A
@@ -433,10 +484,20 @@ class Decoder:
         return message
 
     def close(self) -> None:
-        """Declare the end of the stream.
+        """Declare the end of the stream; returns None.
 
-        Raises the pending error, if any, or ``TruncatedStreamError`` if bytes
-        of an incomplete message are still buffered.
+        Raises the pending error, if any, or ``TruncatedStreamError`` (its
+        ``remaining`` counts the bytes left over) if the stream ended inside a
+        message.
+
+        >>> import fastsmr
+        >>> d = fastsmr.Decoder()
+        >>> d.feed(fastsmr.encode({}, b"cut")[:-1])
+        []
+        >>> d.close()
+        Traceback (most recent call last):
+        ...
+        fastsmr.codec.errors.TruncatedStreamError: stream ended inside the message at offset 0: 18 bytes left over
         """
         busy = self._busy
         _enter(busy, "close")
@@ -467,7 +528,7 @@ def _kept(piece: memoryview) -> Any:
     """A piece to hold until its message is complete: a view while it is most
     of its chunk (no copy), else a copy, so that a few bytes of an incomplete
     message do not keep a whole chunk alive."""
-    return piece if 2 * len(piece) >= len(piece.obj) else piece.tobytes()
+    return piece if 2 * len(piece) >= len(cast(bytes, piece.obj)) else piece.tobytes()
 
 
 def _take(pieces: List[memoryview], start: int, end: int) -> bytes:
@@ -490,12 +551,20 @@ def decode(
     max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH,
     max_headers_length: int = DEFAULT_MAX_HEADERS_LENGTH,
 ) -> List[Message]:
-    """Decode a whole buffer; a trailing partial message raises.
+    """Decode a whole buffer of messages: a list of ``Message``, in order.
+
+    ``data`` is any bytes-like object; the limits are the ``Decoder``'s, in
+    bytes. Raises what ``Decoder.feed`` raises, and ``TruncatedStreamError``
+    if the buffer ends inside a message.
 
     >>> import fastsmr
     >>> wire = fastsmr.encode({"n": 1}) + fastsmr.encode({"n": 2})
     >>> [m.headers["n"] for m in fastsmr.decode(wire)]
     [1, 2]
+    >>> fastsmr.decode(wire[:-1])
+    Traceback (most recent call last):
+    ...
+    fastsmr.codec.errors.TruncatedStreamError: stream ended inside the message at offset 23: 22 bytes left over
     """
     decoder = Decoder(
         max_payload_length=max_payload_length, max_headers_length=max_headers_length

@@ -61,7 +61,7 @@ __all__ = ["Mux", "END", "END_UNUSED", "READ_SIZE"]
 #: The most one read takes from a socket.
 READ_SIZE = 65536
 
-_PARTS = {"PayloadPart": None}  # Decoder.feed returns a PayloadPart as its payload bytes
+_PARTS: Dict[str, Optional[str]] = {"PayloadPart": None}  # Decoder.feed returns a PayloadPart as its payload bytes
 _SEND_FLAGS = getattr(socket, "MSG_DONTWAIT", 0) | getattr(socket, "MSG_NOSIGNAL", 0)
 _STOPPED = object()  # the body's end when the caller stopped it early or its relay failed (never reported)
 _Report = Tuple[Any, List[bytes], None, None, Any]
@@ -237,7 +237,7 @@ class Mux:
             if first is not None:
                 wait = first if wait is None else min(wait, first)
             woken = False
-            for key, events in self._selector.select(wait):
+            for key, _events in self._selector.select(wait):
                 entry = key.data
                 if entry is None:
                     self._drain_wake()
@@ -304,12 +304,14 @@ class Mux:
             else:
                 self._selector.unregister(body.sock)
             body.reading = read
-        write = body.relay is not None and body.relay_end is None and bool(body.down)
+        relay = body.relay
+        write = relay is not None and body.relay_end is None and bool(body.down)
         if write != body.writing:
+            assert relay is not None  # writing only ever starts for a body with a relay
             if write:
-                self._selector.register(body.relay, selectors.EVENT_WRITE, (body, True))
+                self._selector.register(relay, selectors.EVENT_WRITE, (body, True))
             else:
-                self._selector.unregister(body.relay)
+                self._selector.unregister(relay)
             body.writing = write
 
     def _read(self, body: _Body) -> None:
@@ -371,9 +373,11 @@ class Mux:
             return
         before = body.waiting_for()
         progress = False
+        relay = body.relay
+        assert relay is not None  # only a body with a relay is registered for writing
         while body.down:
             try:
-                sent = body.relay.send(body.down, _SEND_FLAGS)
+                sent = relay.send(body.down, _SEND_FLAGS)
             except InterruptedError:
                 continue
             except BlockingIOError:
@@ -411,8 +415,10 @@ class Mux:
                 continue
             waiting = body.waiting_for()
             if waiting == 2:
+                assert body.timeout is not None  # a deadline comes from a timeout
                 self._end_relay(body, DownstreamFailed(downstream_timeout(body.timeout)))
             elif waiting == 1:
+                assert body.timeout is not None
                 self._end(body, read_timeout(body.timeout))
 
     def _end(self, body: _Body, end: Any) -> None:
@@ -425,7 +431,7 @@ class Mux:
     def _forget(self, body: _Body) -> None:
         if body.reading:
             self._selector.unregister(body.sock)
-        if body.writing:
+        if body.writing and body.relay is not None:
             self._selector.unregister(body.relay)
         body.reading = body.writing = False
         body.sock.close()

@@ -13,7 +13,10 @@ import datetime
 import struct
 import uuid
 import zlib
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = ["encode", "Byte", "Short", "Long", "Timestamp", "Uuid"]
 
@@ -114,12 +117,13 @@ def _sized(name: str, raw: bytes) -> bytes:
 # Encoded header blocks by (name, type, value) triples: servers and
 # benchmarks send the same few header sets for every message. The type is
 # part of the key because Byte(1), 1 and True are equal as values.
-_BLOCKS: dict = {}
+_BLOCKS: Dict[Tuple[Tuple[str, type, Any], ...], bytes] = {}
 _BLOCKS_MAX = 256
 
 
 def encode_headers(headers: Mapping[str, Any]) -> bytes:
     """Encode a header block (without prelude) from a mapping."""
+    key: Optional[Tuple[Tuple[str, type, Any], ...]]
     try:
         key = tuple((name, type(value), value) for name, value in headers.items())
         block = _BLOCKS.get(key)
@@ -145,23 +149,48 @@ def encode_headers(headers: Mapping[str, Any]) -> bytes:
     return block
 
 
-def encode(headers: Mapping[str, Any], payload: bytes = b"") -> bytes:
-    """Encode one event-stream message.
+def encode(headers: Mapping[str, Any], payload: Buffer = b"") -> bytes:
+    """Encode one event-stream message: its bytes, prelude and CRCs included.
 
-    ``headers`` maps names (str, at most 255 bytes of UTF-8) to values as the
-    module docstring lists; ``payload`` is any bytes-like object. A value that
-    cannot be sent raises ``TypeError`` (a type with no wire form, a ``str``
-    payload) or ``ValueError`` (out of range for its type, too long), naming
-    the header.
+    ``headers`` maps names (str, at most 255 bytes of UTF-8) to values, in
+    the order they go on the wire; each value's Python type chooses its
+    header type (DESIGN.md, "The wire format"):
 
-    >>> import fastsmr
-    >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hi")
-    >>> [m.payload for m in fastsmr.decode(wire)]
-    [b'hi']
+    ===========================================  ==========================================
+    value                                        header type (code)
+    ===========================================  ==========================================
+    ``bool``                                     true (0) or false (1)
+    ``Byte(n)``                                  byte (2): int8
+    ``Short(n)``                                 short (3): int16
+    ``int``                                      integer (4): int32; long (5) when it does not fit
+    ``Long(n)``                                  long (5): int64
+    ``bytes``, ``bytearray``, ``memoryview``     byte array (6): at most 65,535 bytes
+    ``str``                                      string (7): UTF-8, at most 65,535 bytes
+    aware ``datetime``, ``Timestamp(ms)``        timestamp (8): int64 milliseconds since the epoch
+    ``uuid.UUID``, ``Uuid(16 raw bytes)``        uuid (9)
+    ===========================================  ==========================================
+
+    ``payload`` is any bytes-like object (bytes, bytearray, memoryview,
+    array, mmap). What cannot be sent raises ``TypeError`` (a value of a
+    type with no wire form, a ``str`` payload) or ``ValueError`` (a value out
+    of range for its type or too long, a naive datetime), naming the header.
+
+    >>> import datetime, fastsmr
+    >>> wire = fastsmr.encode(
+    ...     {":event-type": "PayloadPart", "n": fastsmr.Short(7),
+    ...      "at": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)},
+    ...     bytearray(b"hi"))
+    >>> (message,) = fastsmr.decode(wire)
+    >>> message.headers, message.payload   # decoded as botocore types them: the timestamp in ms
+    ({':event-type': 'PayloadPart', 'n': 7, 'at': 1704067200000}, b'hi')
     >>> fastsmr.encode({}, "hi")
     Traceback (most recent call last):
     ...
     TypeError: the payload must be bytes-like, not str: encode it first, e.g. payload.encode("utf-8")
+    >>> fastsmr.encode({"n": fastsmr.Byte(300)})
+    Traceback (most recent call last):
+    ...
+    ValueError: header 'n': 300 does not fit a byte header (int8: -2**7 to 2**7-1)
     """
     if not isinstance(headers, Mapping):
         raise TypeError(f"headers must be a mapping of names to values, not {type(headers).__name__}")
@@ -169,7 +198,7 @@ def encode(headers: Mapping[str, Any], payload: bytes = b"") -> bytes:
     if isinstance(payload, str):
         raise TypeError('the payload must be bytes-like, not str: encode it first, e.g. payload.encode("utf-8")')
     try:
-        body = memoryview(payload).cast("B") if not isinstance(payload, bytes) else payload
+        body = payload if isinstance(payload, bytes) else memoryview(payload).cast("B")
     except TypeError:
         raise TypeError(f"the payload must be bytes-like, not {type(payload).__name__}") from None
     total = 16 + len(block) + len(body)

@@ -9,7 +9,7 @@ mapped to these names in the binding); the texts are built here, once.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple, Type, TypeVar
 
 __all__ = [
     "DecodeError",
@@ -31,21 +31,35 @@ TYPE_NAMES = ("true", "false", "byte", "short", "integer", "long", "byte array",
 
 
 class DecodeError(ValueError):
-    """Base class of every error raised for malformed event-stream bytes.
+    """Base class of every error raised for malformed event-stream bytes (a ``ValueError``).
 
-    ``offset`` is the stream offset of the first byte of the message (or, for
-    header errors, of the header) that was found to be wrong.
+    ``offset`` (int) is the stream offset, in bytes from the first byte ever
+    fed to the decoder, of the message found wrong (for a header error, of
+    the header; for ``ChunkedEncodingError``, of the bad byte in the HTTP
+    body). The message says what was expected and what was found. Every
+    subclass keeps its attributes when pickled.
+
+    >>> import fastsmr
+    >>> wire = fastsmr.encode({}, b"one") + b"\\x00" * 16
+    >>> try:
+    ...     fastsmr.decode(wire)
+    ... except fastsmr.DecodeError as error:
+    ...     print(type(error).__name__, error.offset)
+    ChecksumMismatch 19
     """
 
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset
 
-    def __reduce__(self):  # keep attributes across pickling (multiprocessing)
+    def __reduce__(self) -> Tuple[Any, ...]:  # keep attributes across pickling (multiprocessing)
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 
-def _rebuild(cls, args, state):
+_Error = TypeVar("_Error", bound=DecodeError)
+
+
+def _rebuild(cls: Type[_Error], args: Tuple[Any, ...], state: Dict[str, Any]) -> _Error:
     err = cls.__new__(cls)
     Exception.__init__(err, *args)
     err.__dict__.update(state)
@@ -53,7 +67,21 @@ def _rebuild(cls, args, state):
 
 
 class ChecksumMismatch(DecodeError):
-    """The prelude CRC or the message CRC does not match the bytes."""
+    """The prelude CRC or the message CRC does not match the bytes.
+
+    ``part`` is ``"prelude"`` (the CRC of the first 8 bytes) or ``"message"``
+    (the trailing CRC of everything before it); ``expected`` is the CRC the
+    message carries and ``computed`` the CRC of the bytes received (ints).
+
+    >>> import fastsmr
+    >>> wire = bytearray(fastsmr.encode({}, b"hello"))
+    >>> wire[12] ^= 1  # one bit of the payload flipped in transit
+    >>> try:
+    ...     fastsmr.decode(wire)
+    ... except fastsmr.ChecksumMismatch as error:
+    ...     print(error.part, hex(error.expected), hex(error.computed), error.offset)
+    message 0x570c3496 0x6a6c1d26 0
+    """
 
     def __init__(self, part: str, expected: int, computed: int, offset: int) -> None:
         super().__init__(
@@ -67,7 +95,19 @@ class ChecksumMismatch(DecodeError):
 
 
 class InvalidMessageLength(DecodeError):
-    """The prelude's lengths cannot describe a message."""
+    """The prelude's lengths cannot describe a message.
+
+    ``total_length`` and ``headers_length`` (ints, bytes) are the prelude's:
+    a total under 16, or a header block that does not fit in it.
+
+    >>> import fastsmr, struct, zlib
+    >>> lengths = struct.pack("!II", 10, 0)  # a total of 10 bytes: shorter than prelude and CRC
+    >>> try:
+    ...     fastsmr.decode(lengths + struct.pack("!I", zlib.crc32(lengths)))
+    ... except fastsmr.InvalidMessageLength as error:
+    ...     print(error.total_length, error.headers_length, error.offset)
+    10 0 0
+    """
 
     def __init__(self, total_length: int, headers_length: int, offset: int) -> None:
         if total_length < 16:
@@ -83,6 +123,13 @@ class InvalidMessageLength(DecodeError):
 
 
 class _LimitExceeded(DecodeError):
+    """A length the prelude declares is over the decoder's limit.
+
+    ``length`` is the length declared and ``maximum`` the decoder's limit
+    (ints, bytes), decided from the 12-byte prelude before anything else of
+    the message is read.
+    """
+
     field = ""
 
     def __init__(self, length: int, maximum: int, offset: int) -> None:
@@ -96,13 +143,29 @@ class _LimitExceeded(DecodeError):
 
 
 class InvalidHeadersLength(_LimitExceeded):
-    """The prelude declares a header block larger than the configured maximum."""
+    """The prelude declares a header block over ``max_headers_length`` (``length``, ``maximum``: bytes).
+
+    >>> import fastsmr
+    >>> try:
+    ...     fastsmr.Decoder(max_headers_length=8).feed(fastsmr.encode({":event-type": "PayloadPart"}))
+    ... except fastsmr.InvalidHeadersLength as error:
+    ...     print(error.length, error.maximum, error.offset)
+    26 8 0
+    """
 
     field = "headers_length"
 
 
 class InvalidPayloadLength(_LimitExceeded):
-    """The prelude declares a payload larger than the configured maximum."""
+    """The prelude declares a payload over ``max_payload_length`` (``length``, ``maximum``: bytes).
+
+    >>> import fastsmr
+    >>> try:
+    ...     fastsmr.Decoder(max_payload_length=4).feed(fastsmr.encode({}, b"hello"))
+    ... except fastsmr.InvalidPayloadLength as error:
+    ...     print(error.length, error.maximum, error.offset)
+    5 4 0
+    """
 
     field = "payload length"
 
@@ -110,10 +173,20 @@ class InvalidPayloadLength(_LimitExceeded):
 class InvalidHeader(DecodeError):
     """A header is malformed: unknown type, value past the block, bad UTF-8.
 
-    ``reason`` says what (see :func:`header_error` for the decoders' texts);
-    ``problem`` names it (a key of ``_HEADER_PROBLEMS``, None when the error
-    was not raised by a decoder); ``header_block`` is the raw header block
-    it was found in (bytes; None when the error was not raised by a decoder).
+    ``reason`` (str) says what is wrong with it (see :func:`header_error` for
+    the decoders' texts); ``problem`` names it (a key of ``_HEADER_PROBLEMS``,
+    None when the error was not raised by a decoder); ``header_block`` is the
+    raw header block it was found in (bytes; None when the error was not
+    raised by a decoder); ``offset`` is the header's. A value a
+    ``header_converters`` callable refuses raises it too, caused by the
+    converter's error.
+
+    >>> import fastsmr
+    >>> try:
+    ...     fastsmr.Decoder(header_converters={7: int}).feed(fastsmr.encode({"n": "x"}))
+    ... except fastsmr.InvalidHeader as error:
+    ...     print(error.offset, error.header_block, type(error.__cause__).__name__)
+    12 b'\\x01n\\x07\\x00\\x01x' ValueError
     """
 
     header_block: Optional[bytes] = None
@@ -170,8 +243,20 @@ def header_error(
 class DuplicateHeader(DecodeError):
     """A header name appears twice in one message.
 
+    ``name`` (str) is the header's name, ``offset`` its second occurrence's;
     ``header_block`` is the raw header block it was found in (bytes; None
     when the error was not raised by a decoder).
+
+    >>> import fastsmr, struct, zlib
+    >>> block = b"\\x01a\\x00" * 2  # the header "a" (true) twice
+    >>> prelude = struct.pack("!II", 16 + len(block), len(block))
+    >>> prelude += struct.pack("!I", zlib.crc32(prelude))
+    >>> wire = prelude + block + struct.pack("!I", zlib.crc32(prelude + block))
+    >>> try:
+    ...     fastsmr.decode(wire)
+    ... except fastsmr.DuplicateHeader as error:
+    ...     print(error.name, error.offset)
+    a 15
     """
 
     header_block: Optional[bytes] = None
@@ -182,7 +267,21 @@ class DuplicateHeader(DecodeError):
 
 
 class TruncatedStreamError(DecodeError):
-    """The stream ended inside a message."""
+    """The stream ended inside a message.
+
+    ``remaining`` (int) counts the bytes of the incomplete message that were
+    received; ``offset`` is where that message starts.
+
+    >>> import fastsmr
+    >>> decoder = fastsmr.Decoder()
+    >>> decoder.feed(fastsmr.encode({}, b"complete") + fastsmr.encode({}, b"cut")[:10])[0].payload
+    b'complete'
+    >>> try:
+    ...     decoder.close()
+    ... except fastsmr.TruncatedStreamError as error:
+    ...     print(error.remaining, error.offset)
+    10 24
+    """
 
     def __init__(self, remaining: int, offset: int) -> None:
         super().__init__(
@@ -217,6 +316,16 @@ class ChunkedEncodingError(DecodeError):
     from the start of the body; ``problem`` names what was wrong (a key of
     the messages below) and ``found`` is the offending byte, or the data
     bytes missing for ``"data_left"``.
+
+    >>> from fastsmr.codec import ChunkedDecoder, ChunkedEncodingError
+    >>> decoder = ChunkedDecoder()
+    >>> decoder.feed(b"5\\r\\nhello\\r\\nzz")  # the data before the bad bytes comes first
+    b'hello'
+    >>> try:
+    ...     decoder.feed(b"")
+    ... except ChunkedEncodingError as error:
+    ...     print(error.problem, chr(error.found), error.offset)
+    size z 10
     """
 
     def __init__(self, problem: str, offset: int, found: int = 0) -> None:

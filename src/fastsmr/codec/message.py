@@ -3,7 +3,7 @@ rule that makes it an event, and its repr."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from .errors import TYPE_NAMES, header_error
 
@@ -30,7 +30,7 @@ def check_converters(converters: Optional[Mapping[int, Callable[[Any], Any]]]) -
     """Validate a ``header_converters`` argument: a tuple indexed by type code, or None."""
     if converters is None:
         return None
-    table: list = [None] * len(TYPE_NAMES)
+    table: List[Optional[Callable[[Any], Any]]] = [None] * len(TYPE_NAMES)
     for code, convert in dict(converters).items():
         if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code < len(TYPE_NAMES):
             raise ValueError(f"header_converters keys are header type codes 0-9, got {code!r}")

@@ -64,16 +64,16 @@ import os
 import threading
 import weakref
 from collections import deque
-from typing import Any, AsyncIterator, Deque, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, AsyncIterator, Deque, Iterator, List, Optional, Set, Tuple
 
 from ..codec import backend
 from ..codec.muxing import DEFAULT_LIMIT, FLUSHED, DownstreamFailed
+from ..tokens.text import FORMATS, Format
 from ._text import resume, sse_text
 
 __all__ = ["Reader", "Stream", "sse_text"]
 
 _SOCKET_TIMEOUT: Any = object()
-_FORMATS = ("auto", "tgi", "lmi", "openai", "raw")
 
 
 class Stream:
@@ -89,11 +89,11 @@ class Stream:
     __slots__ = ("key", "body", "text", "relay_to", "done", "error", "_adapter", "_texts", "_reader", "_socket",
                  "_relay_fd", "_relay_own", "_body_own", "_upstream_over", "_asgi", "_asgi_send")
 
-    def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[str], relay_to: Any,
+    def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[Format], relay_to: Any,
                  relay_fd: Optional[int]) -> None:
         self.key = key
         self.body = body
-        self.text = text
+        self.text: Optional[Format] = text
         self.relay_to = relay_to
         self.done = False
         self.error: Optional[BaseException] = None
@@ -160,7 +160,7 @@ class Reader:
 
     # --- adding streams ------------------------------------------------------------
 
-    def add(self, body: Any, *, key: Any = None, text: Optional[str] = None, relay_to: Any = None) -> Stream:
+    def add(self, body: Any, *, key: Any = None, text: Optional[Format] = None, relay_to: Any = None) -> Stream:
         """Read ``body`` (``response["Body"]`` of ``invoke_endpoint_with_response_stream``,
         not iterated yet) from now on; returns its :class:`Stream`.
 
@@ -193,8 +193,8 @@ class Reader:
         """
         if self._closed:
             raise RuntimeError("this Reader is closed")
-        if text is not None and text not in _FORMATS:
-            raise ValueError(f"unknown text format {text!r}; expected one of {', '.join(_FORMATS)}")
+        if text is not None and text not in FORMATS:
+            raise ValueError(f"unknown text format {text!r}; expected one of {', '.join(FORMATS)}")
         if relay_to is not None and text is None:
             raise ValueError("relay_to needs text= (the format of the model's output)")
         relay_fd = None
@@ -356,7 +356,7 @@ class Reader:
         return [] if stream.text is None else b""
 
     def _reports(self, reports: List[Tuple[Stream, List[bytes], Any, Any, Any]]) -> List[Tuple[Stream, Any]]:
-        out = []
+        out: List[Tuple[Stream, Any]] = []  # (stream, its parts) or (stream, its text's events)
         for stream, parts, events, handover, end in reports:
             if stream.done:
                 continue
@@ -380,7 +380,7 @@ class Reader:
             if end is FLUSHED or end.__class__ is DownstreamFailed:  # the relay's end
                 if not stream._upstream_over:  # the downstream failed first
                     self._release(stream)
-                self._finish(stream, end.error if end.__class__ is DownstreamFailed else None)
+                self._finish(stream, end.error if isinstance(end, DownstreamFailed) else None)
             elif failure is not None or end is not None:
                 if stream.error is None:  # the text's error comes before the response's (text_stream's order)
                     stream.error = failure
@@ -390,6 +390,7 @@ class Reader:
                 elif stream._asgi_send:  # done once the last events are sent
                     if end is None:
                         self._core.remove(stream)
+                    assert stream._asgi is not None  # made with the first report, this is a later one
                     stream._asgi.end()
                 else:
                     if end is None:  # still being read
@@ -406,6 +407,7 @@ class Reader:
         failure: Optional[BaseException] = None
         try:
             if handover is not None:
+                assert stream.text is not None  # a handover is reported for a stream read as text only
                 stream._texts, texts = resume(stream.text, handover)
                 for text in texts:
                     chunks.append(sse_text(text))

@@ -117,7 +117,8 @@ class BotoBody:
         if isinstance(end, _errors.DecodeError):
             return translate(end)
         if isinstance(end, TimeoutError):
-            return ReadTimeoutError(getattr(self.raw, "_pool", None), None, "Read timed out.")
+            pool: Any = getattr(self.raw, "_pool", None)  # urllib3 raises it so, with the response's pool or None
+            return ReadTimeoutError(pool, None, "Read timed out.")
         if isinstance(end, OSError):
             return ProtocolError(f"Connection broken: {end!r}", end)
         if isinstance(end, BaseException):

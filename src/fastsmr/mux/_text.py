@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, List, Optional, Tuple
 
-from ..tokens.text import TextDecoder
+from ..tokens.text import Format, TextDecoder
 
 __all__ = ["sse_text", "resume"]
 
@@ -44,7 +44,7 @@ def sse_text(text: str) -> bytes:
     return b"data: " + json.dumps({"text": text}, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
-def _stand_in(format: str, framing: Optional[str], offset: int) -> Tuple[str, bytes, int, bytes, bytes]:
+def _stand_in(format: Format, framing: Optional[str], offset: int) -> Tuple[Format, bytes, int, bytes, bytes]:
     """The decoder's format, and one line of framing exactly ``offset`` bytes
     long, as (format, head, count, filler, tail): head, count filler bytes, tail."""
     if offset == 0:  # the stream's start: a fresh decoder reads it as the original did
@@ -60,7 +60,7 @@ def _stand_in(format: str, framing: Optional[str], offset: int) -> Tuple[str, by
     return format, b":", offset - 3, b" ", b"\n\n"  # "auto" decides on Server-Sent Events at a comment's ":"
 
 
-def resume(format: str, handover: Tuple[int, Optional[str], List[bytes]]) -> Tuple[TextDecoder, Iterable[str]]:
+def resume(format: Format, handover: Tuple[int, Optional[str], List[bytes]]) -> Tuple[TextDecoder, Iterable[str]]:
     """A ``TextDecoder`` that reads on from the handover, and the texts of the handover's pieces.
 
     ``handover`` is ``(offset, framing, pieces)`` as the multiplexer reports

@@ -8,8 +8,9 @@ So one server can serve a whole test suite:
 
 >>> from fastsmr.testing.config import EndpointConfig, overrides_from_attributes
 >>> base = EndpointConfig(format="tgi", tokens=8)
->>> base.replace(**overrides_from_attributes("trace=7; fastsmr-fault=bad-crc; fastsmr-fail-after=3"))
-EndpointConfig(format='tgi', tokens=8, rate=0.0, seed=0, fault='bad-crc', fail_after=3, error_code='ModelInvocationTimeExceeded', start_delay=0.0, part_bytes=0, status=500, variant='AllTraffic', pace_origin=0.0, echo=False)
+>>> config = base.replace(**overrides_from_attributes("trace=7; fastsmr-fault=bad-crc; fastsmr-fail-after=3"))
+>>> config.format, config.tokens, config.fault, config.fail_after, config.error_code
+('tgi', 8, 'bad-crc', 3, 'ModelInvocationTimeExceeded')
 
 The request body's usual token limits (TGI/LMI ``parameters.max_new_tokens``,
 OpenAI and Claude ``max_tokens``/``max_completion_tokens``, Llama's
@@ -27,7 +28,10 @@ from typing import Any, Dict, Mapping, Optional
 
 from .model import FORMATS
 
-__all__ = ["EndpointConfig", "FAULTS", "ERROR_CODES", "STREAM_ERROR_MESSAGES", "OptionError", "overrides_from_attributes", "overrides_from_body"]
+__all__ = [
+    "EndpointConfig", "FAULTS", "ERROR_CODES", "STREAM_ERROR_MESSAGES", "OptionError", "overrides_from_attributes",
+    "overrides_from_body",
+]
 
 #: Faults an endpoint can inject (``fault=`` values):
 #:

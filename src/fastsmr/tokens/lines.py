@@ -13,7 +13,7 @@ a window at a time, so the cost per line stays flat whatever the shape.
 from __future__ import annotations
 
 from itertools import chain
-from typing import Iterable, Iterator, List, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, Union
 
 from ..codec import backend
 from .parts import check_parts, part_bytes
@@ -42,6 +42,8 @@ class LineSplitter:
         """The lines that ``part`` completes, in order; consume them before the next feed."""
         if part.__class__ is not bytes:
             part = part_bytes(part)
+        if TYPE_CHECKING:  # the check above, which pyright does not follow
+            assert isinstance(part, bytes)
         if len(part) > _WINDOW:
             return self._feed_windows(part)
         found = part.split(b"\n")
@@ -98,7 +100,8 @@ def lines(parts: Iterable[BytesLike], *, keepends: bool = False) -> Iterator[byt
     [b'{"a": 1}', b'{"b": 2}', b'tail']
     """
     check_parts(parts, "lines")
-    in_c = getattr(backend.impl, "iter_lines", None)  # looked up per call: tests switch backends
+    # looked up per call: tests switch backends
+    in_c: Optional[Callable[..., Iterator[bytes]]] = getattr(backend.impl, "iter_lines", None)
     if in_c is not None:
         return in_c(parts, keepends, part_bytes)
     splitter = LineSplitter(keepends)

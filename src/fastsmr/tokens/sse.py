@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from itertools import chain
-from typing import Iterable, Iterator, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, NamedTuple, Optional
 
 from .errors import TextStreamError
 from .lines import BytesLike
@@ -96,10 +96,12 @@ class SSEParser:
         # next event starts; None: at the start of the next part.
         self._block: Optional[int] = None
 
-    def feed(self, part: BytesLike) -> Iterable:
+    def feed(self, part: BytesLike) -> Iterable[Any]:
         """The events that ``part`` completes, in order; consume them before the next feed."""
         if part.__class__ is not bytes:
             part = part_bytes(part)
+        if TYPE_CHECKING:  # the check above, which pyright does not follow
+            assert isinstance(part, bytes)
         base = self._fed
         self._fed = base + len(part)
         # The usual shape of a token stream, one "data:" line and its blank line
@@ -144,7 +146,7 @@ class SSEParser:
             part = part.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         found = part.split(b"\n")
         rest = found.pop()
-        events: list = []
+        events: List[Any] = []
         if not found:
             if rest:
                 self._tail.append(rest)
@@ -191,7 +193,7 @@ class SSEParser:
             pos += len(line) + 1
         return events
 
-    def close(self) -> Iterable:
+    def close(self) -> Iterable[Any]:
         """End of stream: the events still pending. A last line without its
         line end is read as a line, and an event not closed by a blank line
         is dispatched (the standard discards it: a model's last token would
@@ -234,7 +236,7 @@ def _stream_pos(collapsed: List[int], pos: int) -> int:
     return pos + bisect_left(collapsed, pos) if pos > 0 else pos
 
 
-def _then_raise(events: list, error: Exception) -> Iterator:
+def _then_raise(events: List[Any], error: Exception) -> Iterator[Any]:
     yield from events
     raise error
 

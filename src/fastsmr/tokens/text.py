@@ -53,14 +53,14 @@ import codecs
 import json
 from itertools import chain
 from json.scanner import make_scanner
-from typing import Any, Callable, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Tuple, cast
 
 from .errors import ModelServerError, TextStreamError
 from .lines import BytesLike
 from .parts import check_parts, part_bytes
 from .sse import NOT_A_FIELD, SSEParser, not_a_field
 
-_scan_once = make_scanner(json.JSONDecoder())
+_scan_once = make_scanner(cast(Any, json.JSONDecoder()))  # typeshed types the argument as make_scanner itself
 
 
 def _std_loads(data: bytes) -> Any:
@@ -78,21 +78,27 @@ def _std_loads(data: bytes) -> Any:
     return obj
 
 
+_fast_loads: Optional[Callable[[bytes], Any]]
 try:  # a faster parser when the user has it; never required
-    from orjson import loads as _fast_loads
+    from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - depends on the environment
     _fast_loads = None
+else:
+    _fast_loads = _orjson_loads
 
-__all__ = ["FORMATS", "ModelServerError", "TextStreamError", "TextDecoder", "text_stream"]
+__all__ = ["FORMATS", "Format", "ModelServerError", "TextStreamError", "TextDecoder", "text_stream"]
 
-FORMATS = ("auto", "tgi", "lmi", "openai", "raw")
+#: What ``format=`` takes (see the module docstring); anything else raises ValueError.
+Format = Literal["auto", "tgi", "lmi", "openai", "raw"]
+FORMATS: Tuple[Format, ...] = ("auto", "tgi", "lmi", "openai", "raw")
 
 # Both raise ValueError (UnicodeDecodeError and orjson's error are ValueErrors).
 _loads: Callable[[bytes], Any] = _fast_loads or _std_loads
 _SSE_FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BOM = b"\xef\xbb\xbf"
 _BLANK = object()  # what the slow parser returns for whitespace-only data
-_EMPTY = (None, "", [], {})  # delta fields that carry nothing
+_EMPTY: Tuple[Any, ...] = (None, "", [], {})
+_NO_LINES: List[bytes] = []  # never changed: TextDecoder.feed's JSON lines before it has any  # delta fields that carry nothing
 _LMI_ERROR_KEYS = frozenset(("code", "error", "message"))  # {"code": 424, "error": "..."} from LMI's frontend
 
 
@@ -109,7 +115,7 @@ class _ChunkFailed(Exception):
 # -- the schemas: the text of one decoded JSON object ----------------------------------
 
 
-def _first(obj: dict, *keys: str) -> Any:
+def _first(obj: Dict[str, Any], *keys: str) -> Any:
     """The first of ``keys`` that ``obj`` has a value (not None) for."""
     for key in keys:
         value = obj.get(key)
@@ -122,7 +128,7 @@ def _message(value: Any) -> str:
     return "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _is_error(obj: dict) -> bool:
+def _is_error(obj: Dict[str, Any]) -> bool:
     """Whether a JSON object is an error object, of any server's shape (see _server_error)."""
     return (
         obj.get("error") is not None
@@ -202,7 +208,8 @@ def _token_text(obj: Any, line: bytes) -> Optional[str]:
             outputs = obj.get("outputs")
             if outputs.__class__ is list and outputs and all(output.__class__ is str for output in outputs):
                 if len(outputs) == 1:
-                    return outputs[0]
+                    only: str = outputs[0]
+                    return only
                 raise TextStreamError(
                     f"an outputs line of {len(outputs)} sequences; text_stream reads one", line,
                     hint="Send one input per request",
@@ -235,7 +242,7 @@ def _openai_text(obj: Any, line: bytes) -> Optional[str]:
     raise _unrecognised(obj, line, 'an OpenAI chunk ({"choices": [...]})')
 
 
-def _openai_chunk_text(obj: dict, choices: list, line: bytes) -> Optional[str]:
+def _openai_chunk_text(obj: Dict[str, Any], choices: List[Any], line: bytes) -> Optional[str]:
     """Any other OpenAI-compatible chunk, every field accounted for."""
     if not choices:  # a usage chunk, or another summary of the stream
         if _is_error(obj):
@@ -303,7 +310,7 @@ class TextDecoder:
     may feed it the rest of the stream; anything else raises).
     """
 
-    def __init__(self, format: str = "auto", errors: str = "strict") -> None:
+    def __init__(self, format: Format = "auto", errors: str = "strict") -> None:
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
         codecs.lookup_error(errors)  # an unknown handler fails here, not mid-stream
@@ -335,6 +342,7 @@ class TextDecoder:
         framing = self._framing
         out: List[str] = []
         offset = None  # of the event or line being read, for errors
+        found, line, start = _NO_LINES, b"", 0  # the JSON lines read, for the offset of an error in one
         if part.__class__ is not bytes and framing != "sse":  # the SSE parser converts its parts itself
             part = part_bytes(part)
         try:
@@ -344,7 +352,8 @@ class TextDecoder:
                     if event:  # an "event:" field (perhaps "error"), or a line that is no field
                         text = self._event_text(event, data, offset)
                         if self.done:  # a named event's [DONE] ends the text as a plain one does
-                            self._after_done(events[events.index((event, data, offset)) + 1 :])
+                            done = cast(List[Any], events)  # the raw parser's events are a list
+                            self._after_done(done[done.index((event, data, offset)) + 1 :])
                             break
                     else:  # the per-token path, inlined
                         try:
@@ -352,13 +361,16 @@ class TextDecoder:
                         except ValueError:  # [DONE], blank data, or JSON needing the slow path
                             text = self._event_text(event, data, offset)
                             if self.done:
-                                self._after_done(events[events.index((event, data, offset)) + 1 :])
+                                done = cast(List[Any], events)  # the raw parser's events are a list
+                                self._after_done(done[done.index((event, data, offset)) + 1 :])
                                 break
                         else:
                             text = self._text_of(obj, data)
                     if text:
                         out.append(text)
             elif framing == "jsonl":
+                if TYPE_CHECKING:
+                    assert isinstance(part, bytes)  # made bytes above
                 fed = self._fed
                 self._fed = fed + len(part)
                 found = part.split(b"\n")
@@ -399,6 +411,8 @@ class TextDecoder:
             elif framing == "done":
                 self._after_done(self._sse.feed(part))
             else:
+                if TYPE_CHECKING:
+                    assert isinstance(part, bytes)  # made bytes above
                 return self._detect(part)
         except Exception as exc:
             if framing == "jsonl":
@@ -423,7 +437,8 @@ class TextDecoder:
                 for event, data, offset in events:
                     text = self._event_text(event, data, offset)
                     if self.done:
-                        self._after_done(events[events.index((event, data, offset)) + 1 :])
+                        done = cast(List[Any], events)  # the raw parser's events are a list
+                        self._after_done(done[done.index((event, data, offset)) + 1 :])
                         break
                     if text:
                         out.append(text)
@@ -451,7 +466,7 @@ class TextDecoder:
     def _fail(self, out: List[str], exc: Exception, offset: Optional[int]) -> Iterable[str]:
         """Deliver ``out`` (and a failing chunk's own text), then raise ``exc``
         with the stream's format and the offset of what failed."""
-        if exc.__class__ is _ChunkFailed:
+        if isinstance(exc, _ChunkFailed):  # it has no subclasses
             if exc.text:
                 out.append(exc.text)
             exc = exc.error
@@ -479,7 +494,7 @@ class TextDecoder:
             return None
         return self._object_text(data)
 
-    def _after_done(self, events: Iterable) -> None:
+    def _after_done(self, events: Iterable[Any]) -> None:
         """What may follow ``data: [DONE]``: framing only (blank events, [DONE] again)."""
         for event, data, offset in events:
             if event is NOT_A_FIELD or event == "error":
@@ -521,9 +536,9 @@ class TextDecoder:
             except ValueError:
                 obj = None
             if isinstance(obj, dict) and _is_error(obj):
-                error = _server_error(obj, line)
-                error.offset = offset
-                return error
+                server_error = _server_error(obj, line)
+                server_error.offset = offset
+                return server_error
         error = not_a_field(line, self._format, offset)
         if line[:1] == b"{" and self._format != "auto":
             error.hint = 'The stream looks like JSON lines: format="lmi" (or "auto") reads them'
@@ -612,7 +627,7 @@ def _then_raise(texts: List[str], error: Exception) -> Iterator[str]:
     raise error
 
 
-def text_stream(parts: Iterable[BytesLike], format: str = "auto", *, errors: str = "strict") -> Iterator[str]:
+def text_stream(parts: Iterable[BytesLike], format: Format = "auto", *, errors: str = "strict") -> Iterator[str]:
     """Yield the generated text, token by token, from an LLM container's stream.
 
     ``parts`` is any iterable of bytes-like chunks cut anywhere (for example

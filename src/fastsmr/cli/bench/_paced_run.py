@@ -419,7 +419,7 @@ def run_floor_asyncio(spec: Dict[str, Any], plan: Plan, stamps: Stamps, kind: st
                 transport.close()
             return window
         connections = [await asyncio.open_connection(host, port) for _ in range(plan.streams)]
-        for reader, writer in connections:
+        for _reader, writer in connections:
             transport = writer.transport
             if hasattr(transport, "max_size"):  # asyncio's own: 256 KiB reads cost an mmap each
                 transport.max_size = _READ

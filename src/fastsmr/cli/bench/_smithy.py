@@ -197,7 +197,7 @@ def bidirectional_tables(server: BidirectionalServer, *, levels: Sequence[int], 
         _, receiver = await stream.await_output()
         count = 0
         async for event in receiver:
-            event.value.bytes_
+            _ = event.value.bytes_  # what a consumer reads of each event
             count += 1
         return count
 
