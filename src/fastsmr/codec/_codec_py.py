@@ -12,6 +12,7 @@ import struct
 from binascii import crc32 as _crc32
 from typing import Any, Dict, List, Optional
 
+from ._body_py import BodyReader
 from ._chunked_py import ChunkedDecoder
 from .errors import (
     ChecksumMismatch,
@@ -30,7 +31,10 @@ from .message import (
     message_repr,
 )
 
-__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "ChunkedDecoder", "Mux", "MUX_END", "MUX_END_UNUSED"]
+__all__ = [
+    "BACKEND", "crc32", "Message", "Decoder", "decode", "ChunkedDecoder", "Mux", "MUX_END", "MUX_END_UNUSED",
+    "BodyReader",
+]
 
 BACKEND = "python"
 
