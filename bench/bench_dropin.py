@@ -53,6 +53,8 @@ except ImportError:
     _speedups = None
 
 BACKENDS = {"c": _speedups, "python": _pure}
+# The C backend's targets (median speedup over stock botocore); the pure
+# backend has none here. Each run says whether its own medians meet them.
 TARGETS = {"installed": 30.0, "payload_parts": 50.0, "converse installed": 5.0}
 
 
@@ -205,7 +207,7 @@ def variants(backend: str, count: int) -> Dict[str, Dict[str, Any]]:
     return found
 
 
-def measure(backend_name: str, module: Any, rounds: int, count: int) -> List[str]:
+def measure(backend_name: str, module: Any, rounds: int, count: int, judge: bool = True) -> List[str]:
     fastsmr.codec.backend.impl = module  # the drop-in looks the backend up here at each stream start
     table = variants(backend_name, count)
     times: Dict[str, List[float]] = {name: [] for name in table}
@@ -236,10 +238,10 @@ def measure(backend_name: str, module: Any, rounds: int, count: int) -> List[str
         if name in ratios:
             values = ratios[name]
             row += f"  {statistics.median(values):6.1f}x [{min(values):.1f}-{max(values):.1f}]"
-            if "target" in table[name]:
+            if judge and backend_name == "c" and "target" in table[name]:
                 target = TARGETS[table[name]["target"]]
-                verdict = "meets" if statistics.median(values) >= target else "below"
-                row += f"  target {target:.0f}x: {verdict}"
+                verdict = "met" if statistics.median(values) >= target else "not met"
+                row += f"  target >= {target:.0f}x: {verdict} in this run"
         lines.append(row)
     return lines
 
@@ -260,8 +262,9 @@ def main(argv: Any = None) -> None:
         if module is None:
             print(f"backend {name}: not built, skipped")
             continue
-        print("\n".join(measure(name, module, options.rounds, options.messages)))
-    print("Targets assume the C backend; the python backend is shown for comparison.")
+        print("\n".join(measure(name, module, options.rounds, options.messages, judge=not options.quick)))
+    print("Targets are the C backend's, judged on a full run (not --quick); the python backend is shown for "
+          "comparison. fastsmr bench measures the same cases, and its run is the one the README quotes.")
 
 
 if __name__ == "__main__":

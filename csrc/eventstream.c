@@ -5,62 +5,28 @@
  * that both report the same error for the same bytes.
  *
  * A message wholly inside the caller's chunk is validated in place and handed
- * back as pointers into it. A message split across chunks is assembled: the
- * prelude and headers in the decoder, the payload straight into a buffer the
- * caller supplies (so each payload byte is copied once), and its CRC is
- * updated as the pieces arrive, so no byte is ever scanned twice.
+ * back as pointers into it, unless its payload is large enough that the
+ * caller asked for it in a buffer of its own (buffer_payloads_from). Any
+ * other message is assembled: the prelude and headers in the decoder, the
+ * payload straight into a buffer the caller supplies, and its CRC is updated
+ * as the pieces arrive, computed in the same pass that copies them, so no
+ * byte is ever read twice.
  */
 #include "fastsmr.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <emmintrin.h>
-#define FSMR_STREAMING_STORES 1
-#endif
-
 /* A payload this large is not read back while it is assembled and does not
-   fit in a core's cache anyway: its bytes are written around the cache. */
+   fit in a core's cache anyway: its bytes are written around the cache. The
+   fuzz harness sets a smaller one to reach that path with small inputs. */
+#ifndef FSMR_LARGE_PAYLOAD
 #define FSMR_LARGE_PAYLOAD (1u << 20)
+#endif
 
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-/* memcpy, with non-temporal stores where the CPU has them: the destination
-   lines are not read in first (no read-for-ownership), which spares a third
-   of the memory traffic of filling a multi-megabyte payload. */
-static void copy_uncached(uint8_t *dst, const uint8_t *src, size_t len)
-{
-#if defined(FSMR_STREAMING_STORES)
-    size_t head = (size_t)(-(uintptr_t)dst & 15);
-    if (head > len) {
-        head = len;
-    }
-    memcpy(dst, src, head);
-    dst += head;
-    src += head;
-    len -= head;
-    while (len >= 64) {
-        __m128i a = _mm_loadu_si128((const void *)src);
-        __m128i b = _mm_loadu_si128((const void *)(src + 16));
-        __m128i c = _mm_loadu_si128((const void *)(src + 32));
-        __m128i d = _mm_loadu_si128((const void *)(src + 48));
-        _mm_stream_si128((void *)dst, a);
-        _mm_stream_si128((void *)(dst + 16), b);
-        _mm_stream_si128((void *)(dst + 32), c);
-        _mm_stream_si128((void *)(dst + 48), d);
-        dst += 64;
-        src += 64;
-        len -= 64;
-    }
-    /* Streaming stores are weakly ordered: make them visible before the
-       payload is handed to anyone. */
-    _mm_sfence();
-#endif
-    memcpy(dst, src, len);
 }
 
 static void set_error(fsmr_error *err, fsmr_error_code code, uint64_t offset, uint64_t expected,
@@ -141,7 +107,16 @@ static void fill_message(fsmr_message *msg, uint64_t offset, uint32_t total, uin
     msg->payload_in_dst = payload_in_dst;
 }
 
-/* Continue (or start) assembling a message that is not whole in data. */
+/* Whether a message's payload goes to the caller's buffer even when the
+   whole message is in the data. */
+static int wants_buffer(const fsmr_decoder *dec, uint32_t total, uint32_t headers_length)
+{
+    uint32_t payload_length = total - headers_length - FSMR_MIN_MESSAGE_LENGTH;
+    return dec->buffer_payloads_from && payload_length >= dec->buffer_payloads_from;
+}
+
+/* Continue (or start) assembling a message that is not whole in data, or
+   whose payload the caller wants in its own buffer. */
 static fsmr_status assemble(fsmr_decoder *dec, const uint8_t *data, size_t len, size_t *consumed,
                             fsmr_message *msg, fsmr_error *err)
 {
@@ -204,13 +179,11 @@ static fsmr_status assemble(fsmr_decoder *dec, const uint8_t *data, size_t len, 
         if (room > region_end - dec->have) {
             room = region_end - dec->have;
         }
-        if (region_end == payload_end && payload_end - headers_end >= FSMR_LARGE_PAYLOAD) {
-            copy_uncached(dst, data + pos, room);
+        if (region_end == dec->total_length) {
+            memcpy(dst, data + pos, room); /* the message CRC itself */
         } else {
-            memcpy(dst, data + pos, room);
-        }
-        if (region_end != dec->total_length) {
-            dec->running_crc = ~fsmr_crc32(~dec->running_crc, data + pos, room);
+            int uncached = region_end == payload_end && payload_end - headers_end >= FSMR_LARGE_PAYLOAD;
+            dec->running_crc = ~fsmr_crc32_copy(~dec->running_crc, dst, data + pos, room, uncached);
         }
         dec->have += (uint32_t)room;
         pos += room;
@@ -253,7 +226,7 @@ fsmr_status fsmr_decoder_next(fsmr_decoder *dec, const uint8_t *data, size_t len
         *consumed = 0;
         return FSMR_ERROR;
     }
-    if (len < total) {
+    if (len < total || wants_buffer(dec, total, headers_length)) {
         return assemble(dec, data, len, consumed, msg, err);
     }
     {
@@ -281,6 +254,15 @@ size_t fsmr_decoder_next_work(const fsmr_decoder *dec, const uint8_t *data, size
         work = dec->total_length - dec->have;
     } else if (dec->have == 0 && len >= 4) {
         work = be32(data);
+        if (len >= FSMR_PRELUDE_LENGTH && work > FSMR_MIN_MESSAGE_LENGTH) {
+            /* A message that will be assembled stops for its payload buffer
+               after the prelude: that call reads 12 bytes. */
+            uint32_t total = (uint32_t)work, headers_length = be32(data + 4);
+            if (headers_length < total - FSMR_MIN_MESSAGE_LENGTH &&
+                (len < total || wants_buffer(dec, total, headers_length))) {
+                work = FSMR_PRELUDE_LENGTH;
+            }
+        }
     } else {
         work = FSMR_PRELUDE_LENGTH;
     }

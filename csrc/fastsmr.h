@@ -25,6 +25,7 @@ extern "C" {
 typedef enum {
     FSMR_CRC32_TABLE = 0,   /* slicing-by-8, everywhere */
     FSMR_CRC32_PCLMUL,      /* x86-64 PCLMULQDQ folding, 128-bit lanes */
+    FSMR_CRC32_VPCLMUL256,  /* x86-64 VPCLMULQDQ folding, 256-bit lanes (AVX2) */
     FSMR_CRC32_VPCLMUL,     /* x86-64 VPCLMULQDQ folding, 512-bit lanes (AVX-512) */
     FSMR_CRC32_ARMV8,       /* aarch64 CRC32 instructions */
     FSMR_CRC32_IMPL_COUNT
@@ -37,6 +38,17 @@ uint32_t fsmr_crc32(uint32_t crc, const void *buf, size_t len);
 
 /* The same through one named implementation; must be available. */
 uint32_t fsmr_crc32_using(fsmr_crc32_impl impl, uint32_t crc, const void *buf, size_t len);
+
+/* fsmr_crc32 of src[0:len] that also copies those bytes to dst (the two must
+   not overlap), in the same pass: each byte is read once. With uncached set,
+   the copy is written with non-temporal stores where the CPU has them
+   (x86-64), around the cache: for destinations too large to stay in it that
+   nobody reads soon. */
+uint32_t fsmr_crc32_copy(uint32_t crc, void *dst, const void *src, size_t len, int uncached);
+
+/* The same through one named implementation; must be available. */
+uint32_t fsmr_crc32_copy_using(fsmr_crc32_impl impl, uint32_t crc, void *dst, const void *src, size_t len,
+                               int uncached);
 
 int fsmr_crc32_available(fsmr_crc32_impl impl);
 const char *fsmr_crc32_name(fsmr_crc32_impl impl);
@@ -142,6 +154,12 @@ typedef struct {
 typedef struct {
     uint32_t max_headers_length;
     uint32_t max_payload_length;
+    /* Payloads of at least this many bytes (0, as init sets it: none) are
+       delivered in the caller's buffer (FSMR_PAYLOAD_BUFFER) even when the
+       whole message is in the data given, and checksummed as they are copied
+       there: for a caller that copies every payload anyway, each byte is
+       then read once, and in a call that may run without a lock. */
+    uint32_t buffer_payloads_from;
     uint64_t offset;            /* stream offset of the current message */
     /* The message being assembled across calls (have > 0). */
     uint32_t have;
@@ -159,7 +177,8 @@ void fsmr_decoder_free(fsmr_decoder *dec);
 
 /* Decode from data[0:len]: returns after at most one message, with
    *consumed set to the bytes used. A FSMR_MESSAGE's pointers are valid until
-   the next call (they point into data or into the decoder). */
+   the next call (they point into data, into the decoder, or, when
+   payload_in_dst is set, at the caller's payload_dst). */
 fsmr_status fsmr_decoder_next(fsmr_decoder *dec, const uint8_t *data, size_t len,
                               size_t *consumed, fsmr_message *msg, fsmr_error *err);
 

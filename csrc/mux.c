@@ -3,57 +3,45 @@
  *
  * Each wake-up reads every ready socket once (up to 64 KiB), de-chunks what
  * it read, decodes the messages and sorts them: a PayloadPart's payload is
- * appended to the body's parts; other events are dropped, as
- * fastsmr.payload_parts drops them; an exception or error message, or one
- * whose header block the Python decoder would reject, ends the body and is
- * kept whole for the caller, which turns it into the exception the
- * single-stream readers raise. Header blocks are recognised by content: a
- * few validated blocks are kept, so the usual token message costs one
- * memcmp, not a walk of its headers.
+ * appended to the body's parts (or, for a body whose text is made here, fed
+ * to its fsmr_text); other events are dropped, as fastsmr.payload_parts
+ * drops them; an exception or error message, or one whose header block the
+ * Python decoder would reject, ends the body and is kept whole for the
+ * caller, which turns it into the exception the single-stream readers
+ * raise. Header blocks are recognised by content: a few validated blocks
+ * are kept, so the usual token message costs one memcmp, not a walk of its
+ * headers.
+ *
+ * A relayed body's events are written to its downstream socket as soon as
+ * they are made, without blocking (MSG_DONTWAIT); what the socket does not
+ * take waits in the body's down buffer, and the epoll set watches the
+ * downstream for room (EPOLLOUT) while it is not empty. Past `limit` unsent
+ * bytes the body's own socket leaves the epoll set until half of them are
+ * gone. A downstream that fails or hangs up (EPOLLERR, EPOLLHUP) ends its
+ * body's relay; the other bodies never wait for it. The epoll set tells the
+ * two sockets of a body apart by the low bit of the pointer it carries.
+ *
+ * Timeouts: a body waits for its own socket (reset by every byte read), or,
+ * while it is left unread for a full downstream or is being flushed, for the
+ * downstream (reset by every byte it takes). Deadlines only move later, so
+ * the multiplexer keeps a lower bound of the earliest one and looks at the
+ * bodies only once that bound has passed.
  */
+#if defined(__linux__)
+#define _GNU_SOURCE /* epoll, eventfd, MSG_NOSIGNAL, clock_gettime under -std=c99 */
+#endif
+
 #include "mux.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int fsmr_utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F; /* no surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if (n - i <= need) return 0;
-        if (s[i + 1] < lo || s[i + 1] > hi) return 0;
-        for (size_t k = 2; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        }
-        i += need + 1;
-    }
-    return 1;
-}
-
 #if defined(__linux__)
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -67,6 +55,7 @@ int fsmr_utf8_valid(const uint8_t *s, size_t n)
 /* The decoder's limits, as fastsmr.Decoder's defaults (botocore's). */
 #define MAX_HEADERS_LENGTH (128u * 1024u)
 #define MAX_PAYLOAD_LENGTH (24u * 1024u * 1024u)
+#define RELAY_TAG ((uintptr_t)1)
 
 enum { KIND_OTHER = 0, KIND_PART = 1, KIND_LOOK = 2 };
 
@@ -83,6 +72,7 @@ struct fsmr_mux {
     size_t count, capacity;
     fsmr_mux_body *ready_head, *ready_tail;
     int n_ready;
+    double next_check; /* no deadline is earlier (HUGE_VAL: none) */
     cached_block cache[CACHE_SLOTS];
     unsigned next_slot;
     fsmr_header *names; /* walk_kind's scratch */
@@ -97,6 +87,14 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int would_block(int error)
+{
+#if EAGAIN != EWOULDBLOCK
+    if (error == EWOULDBLOCK) return 1;
+#endif
+    return error == EAGAIN || error == EINTR;
 }
 
 static int equals(const uint8_t *p, size_t n, const char *text)
@@ -189,29 +187,131 @@ static void make_ready(fsmr_mux *m, fsmr_mux_body *b)
     m->n_ready++;
 }
 
+static void set_deadline(fsmr_mux *m, fsmr_mux_body *b, double now)
+{
+    if (b->timeout < 0) return;
+    b->deadline = now + b->timeout;
+    if (b->deadline < m->next_check) m->next_check = b->deadline;
+}
+
+static size_t unsent(const fsmr_mux_body *b) { return b->down.len - b->down_sent; }
+
+/* What the body waits for: its own socket (1), its downstream (2) or nothing (0). */
+static int waiting_for(const fsmr_mux_body *b)
+{
+    if (b->relay_fd >= 0 && b->relay_end == FSMR_RELAY_OPEN && unsent(b) && (b->full || b->flushing)) return 2;
+    if (b->end == FSMR_MUX_OPEN && !b->held && !b->full) return 1;
+    return 0;
+}
+
+/* Put the epoll set in line with the body's state: fd watched while it may
+   be read, relay_fd watched for room while bytes wait for it. */
+static void update_watch(fsmr_mux *m, fsmr_mux_body *b)
+{
+    int read = b->end == FSMR_MUX_OPEN && !b->held && !b->full;
+    if (read != b->watched) {
+        if (read) {
+            struct epoll_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.events = EPOLLIN;
+            ev.data.ptr = b;
+            if (epoll_ctl(m->ep, EPOLL_CTL_ADD, b->fd, &ev) == 0) b->watched = 1;
+        } else {
+            epoll_ctl(m->ep, EPOLL_CTL_DEL, b->fd, NULL);
+            b->watched = 0;
+        }
+    }
+    if (b->relay_fd >= 0 && b->relay_end == FSMR_RELAY_OPEN) {
+        uint32_t want = unsent(b) ? (uint32_t)EPOLLOUT : 0u;
+        if (want != b->relay_events) {
+            struct epoll_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.events = want;
+            ev.data.ptr = (void *)((uintptr_t)b | RELAY_TAG);
+            epoll_ctl(m->ep, EPOLL_CTL_MOD, b->relay_fd, &ev);
+            b->relay_events = want;
+        }
+    }
+}
+
+static void end_body(fsmr_mux *m, fsmr_mux_body *b, int end);
+
+static void end_relay(fsmr_mux *m, fsmr_mux_body *b, int end, int error)
+{
+    if (b->relay_end != FSMR_RELAY_OPEN) return;
+    b->relay_end = end;
+    b->relay_errno = error;
+    epoll_ctl(m->ep, EPOLL_CTL_DEL, b->relay_fd, NULL);
+    b->relay_events = 0;
+    fsmr_bytes_free(&b->down);
+    b->down_sent = 0;
+    if (b->end == FSMR_MUX_OPEN) end_body(m, b, FSMR_MUX_STOPPED); /* the stream is over */
+    make_ready(m, b);
+}
+
+/* Write what waits for the downstream, as much as it takes now. */
+static void relay_write(fsmr_mux *m, fsmr_mux_body *b)
+{
+    int before = waiting_for(b), progress = 0;
+    while (unsent(b)) {
+        ssize_t n = send(b->relay_fd, b->down.data + b->down_sent, unsent(b), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (would_block(errno)) break;
+            end_relay(m, b, FSMR_RELAY_ERROR, errno);
+            return;
+        }
+        b->down_sent += (size_t)n;
+        progress = 1;
+    }
+    if (!unsent(b)) {
+        b->down.len = b->down_sent = 0;
+    } else if (b->down_sent >= 65536 && b->down_sent >= unsent(b)) {
+        memmove(b->down.data, b->down.data + b->down_sent, unsent(b));
+        b->down.len = unsent(b);
+        b->down_sent = 0;
+    }
+    if (b->full && unsent(b) <= b->limit / 2) b->full = 0;
+    if (!b->full && unsent(b) > b->limit) b->full = 1;
+    int after = waiting_for(b);
+    if ((after == 2 && (progress || before != 2)) || (after == 1 && before != 1)) set_deadline(m, b, now_seconds());
+    update_watch(m, b);
+    if (b->flushing && !unsent(b)) end_relay(m, b, FSMR_RELAY_FLUSHED, 0);
+}
+
+/* Bytes were added for the downstream: send them now, unless it is known to
+   have no room (then EPOLLOUT says when it has). */
+static void relay_queued(fsmr_mux *m, fsmr_mux_body *b)
+{
+    if (b->relay_fd < 0 || b->relay_end != FSMR_RELAY_OPEN || !unsent(b)) return;
+    if (!b->relay_events) {
+        relay_write(m, b);
+    } else if (!b->full && unsent(b) > b->limit) {
+        b->full = 1;
+        set_deadline(m, b, now_seconds());
+        update_watch(m, b);
+    }
+}
+
 static void end_body(fsmr_mux *m, fsmr_mux_body *b, int end)
 {
     if (b->end != FSMR_MUX_OPEN) return;
     b->end = end;
-    epoll_ctl(m->ep, EPOLL_CTL_DEL, b->fd, NULL);
+    update_watch(m, b);
+    if (end == FSMR_MUX_STOPPED) return;
+    if (b->has_text && b->handover == FSMR_HANDOVER_NONE && (end == FSMR_MUX_END || end == FSMR_MUX_END_UNUSED)) {
+        int r = fsmr_text_finish(&b->text, b->relay_fd >= 0 ? &b->down : &b->events);
+        if (r == FSMR_TEXT_HANDOVER) b->handover = FSMR_HANDOVER_DUE;
+    }
     make_ready(m, b);
-}
-
-static int reserve(uint8_t **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) return 0;
-    size_t grown = *cap ? *cap : 4096;
-    while (grown < need) grown *= 2;
-    uint8_t *p = (uint8_t *)realloc(*buf, grown);
-    if (!p) return -1;
-    *buf = p;
-    *cap = grown;
-    return 0;
 }
 
 static int add_part(fsmr_mux_body *b, const uint8_t *data, size_t len)
 {
-    if (reserve(&b->out, &b->out_cap, b->out_len + len) < 0) return -1;
+    fsmr_bytes out = {b->out, b->out_len, b->out_cap};
+    if (fsmr_bytes_reserve(&out, b->out_len + len) < 0) return -1;
+    b->out = out.data;
+    b->out_cap = out.cap;
     if (b->n_parts == b->parts_cap) {
         size_t cap = b->parts_cap ? b->parts_cap * 2 : 16;
         size_t *p = (size_t *)realloc(b->ends, cap * sizeof(size_t));
@@ -222,6 +322,25 @@ static int add_part(fsmr_mux_body *b, const uint8_t *data, size_t len)
     if (len) memcpy(b->out + b->out_len, data, len);
     b->out_len += len;
     b->ends[b->n_parts++] = b->out_len;
+    return 0;
+}
+
+/* A PayloadPart's payload: a part for the caller, or text made here. */
+static int take_payload(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len)
+{
+    if (!b->has_text || b->handover != FSMR_HANDOVER_NONE) {
+        if (add_part(b, data, len) < 0) return -1;
+        make_ready(m, b);
+        return 0;
+    }
+    int r = fsmr_text_feed(&b->text, data, len, b->relay_fd >= 0 ? &b->down : &b->events);
+    if (r == FSMR_TEXT_NO_MEMORY) return -1;
+    if (r == FSMR_TEXT_HANDOVER) {
+        b->handover = FSMR_HANDOVER_DUE;
+        make_ready(m, b);
+    } else if (b->events.len) {
+        make_ready(m, b);
+    }
     return 0;
 }
 
@@ -247,16 +366,19 @@ static int decode(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len
             return -1;
         }
         if (status == FSMR_PAYLOAD_BUFFER) {
-            if (reserve(&b->payload, &b->payload_cap, msg.payload_length) < 0) {
+            fsmr_bytes payload = {b->payload, 0, b->payload_cap};
+            if (fsmr_bytes_reserve(&payload, msg.payload_length) < 0) {
                 end_body(m, b, FSMR_MUX_NO_MEMORY);
                 return -1;
             }
+            b->payload = payload.data;
+            b->payload_cap = payload.cap;
             b->decoder.payload_dst = b->payload;
             continue;
         }
         int kind = header_kind(m, msg.headers, msg.headers_length);
         if (kind == KIND_PART) {
-            if (add_part(b, msg.payload, msg.payload_length) < 0) {
+            if (take_payload(m, b, msg.payload, msg.payload_length) < 0) {
                 end_body(m, b, FSMR_MUX_NO_MEMORY);
                 return -1;
             }
@@ -282,17 +404,17 @@ static int decode(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len
 /* Body bytes as they came off the socket. */
 static void feed(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len)
 {
-    if (b->timeout >= 0) b->deadline = now_seconds() + b->timeout;
+    set_deadline(m, b, now_seconds());
     while (len && b->end == FSMR_MUX_OPEN) {
         size_t piece = len < READ_SIZE ? len : READ_SIZE;
         size_t written = 0, consumed = 0;
         fsmr_error err;
         fsmr_chunked_status status = fsmr_chunked_decode(&b->chunked, data, piece, m->cbuf, &written, &consumed, &err);
-        if (written && decode(m, b, m->cbuf, written) < 0) return;
+        if (written && decode(m, b, m->cbuf, written) < 0) break;
         if (status == FSMR_CHUNKED_ERROR) {
             b->err = err;
             end_body(m, b, FSMR_MUX_CHUNKED_ERROR);
-            return;
+            break;
         }
         if (status == FSMR_CHUNKED_END) {
             if (b->decoder.have) {
@@ -302,19 +424,19 @@ static void feed(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len)
             } else {
                 end_body(m, b, consumed < len ? FSMR_MUX_END_UNUSED : FSMR_MUX_END);
             }
-            return;
+            break;
         }
         data += consumed;
         len -= consumed;
     }
-    if (b->n_parts) make_ready(m, b);
+    relay_queued(m, b);
 }
 
 static void read_body(fsmr_mux *m, fsmr_mux_body *b)
 {
     ssize_t n = recv(b->fd, m->rbuf, READ_SIZE, MSG_DONTWAIT);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        if (would_block(errno)) return;
         b->os_error = errno;
         end_body(m, b, FSMR_MUX_OS_ERROR);
         return;
@@ -336,21 +458,46 @@ static void read_body(fsmr_mux *m, fsmr_mux_body *b)
     feed(m, b, m->rbuf, (size_t)n);
 }
 
-static void expire(fsmr_mux *m)
+/* A downstream event: room (EPOLLOUT), or an error or hang-up. */
+static void relay_ready(fsmr_mux *m, fsmr_mux_body *b, uint32_t events)
 {
-    double now = -1;
+    if (b->relay_end != FSMR_RELAY_OPEN) return;
+    if (unsent(b)) relay_write(m, b); /* a failed socket says why when written to */
+    if (b->relay_end == FSMR_RELAY_OPEN && (events & (EPOLLERR | EPOLLHUP))) {
+        int error = 0;
+        socklen_t size = sizeof error;
+        if (getsockopt(b->relay_fd, SOL_SOCKET, SO_ERROR, &error, &size) < 0 || error == 0) error = EPIPE;
+        end_relay(m, b, FSMR_RELAY_ERROR, error);
+    }
+}
+
+/* End the bodies whose deadline has passed; recompute next_check. */
+static void expire(fsmr_mux *m, double now)
+{
+    double next = HUGE_VAL;
     for (size_t i = 0; i < m->count; i++) {
         fsmr_mux_body *b = m->bodies[i];
-        if (b->end != FSMR_MUX_OPEN || b->timeout < 0) continue;
-        if (now < 0) now = now_seconds();
-        if (now >= b->deadline) end_body(m, b, FSMR_MUX_TIMEOUT);
+        if (b->timeout < 0) continue;
+        int waiting = waiting_for(b);
+        if (!waiting) continue;
+        if (now >= b->deadline) {
+            if (waiting == 2) {
+                end_relay(m, b, FSMR_RELAY_TIMEOUT, 0);
+            } else {
+                end_body(m, b, FSMR_MUX_TIMEOUT);
+            }
+        } else if (b->deadline < next) {
+            next = b->deadline;
+        }
     }
+    m->next_check = next;
 }
 
 fsmr_mux *fsmr_mux_new(void)
 {
     fsmr_mux *m = (fsmr_mux *)calloc(1, sizeof(fsmr_mux));
     if (!m) return NULL;
+    m->next_check = HUGE_VAL;
     m->ep = epoll_create1(EPOLL_CLOEXEC);
     m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (m->ep < 0 || m->wake_fd < 0) {
@@ -379,6 +526,9 @@ fsmr_mux *fsmr_mux_new(void)
 static void free_body(fsmr_mux_body *b)
 {
     fsmr_decoder_free(&b->decoder);
+    if (b->has_text) fsmr_text_free(&b->text);
+    fsmr_bytes_free(&b->events);
+    fsmr_bytes_free(&b->down);
     free(b->out);
     free(b->ends);
     free(b->payload);
@@ -402,7 +552,7 @@ int fsmr_mux_fileno(const fsmr_mux *m) { return m->ep; }
 
 size_t fsmr_mux_count(const fsmr_mux *m) { return m->count; }
 
-fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, int fd, double timeout)
+fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, void *key, int fd, double timeout, int text, int relay_fd, size_t limit)
 {
     if (m->count == m->capacity) {
         size_t cap = m->capacity ? m->capacity * 2 : 64;
@@ -413,21 +563,39 @@ fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, int fd, double timeout)
     }
     fsmr_mux_body *b = (fsmr_mux_body *)calloc(1, sizeof(fsmr_mux_body));
     if (!b) return NULL;
+    b->key = key;
     b->fd = fd;
     b->timeout = timeout;
-    b->deadline = timeout >= 0 ? now_seconds() + timeout : 0;
+    b->relay_fd = -1;
+    b->limit = limit;
     fsmr_chunked_init(&b->chunked);
     fsmr_decoder_init(&b->decoder, MAX_HEADERS_LENGTH, MAX_PAYLOAD_LENGTH);
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = EPOLLIN;
-    ev.data.ptr = b;
-    if (epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (text >= 0) {
+        b->has_text = 1;
+        fsmr_text_init(&b->text, text);
+    }
+    if (relay_fd >= 0) {
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = 0; /* errors and hang-ups only, until bytes wait for it */
+        ev.data.ptr = (void *)((uintptr_t)b | RELAY_TAG);
+        if (epoll_ctl(m->ep, EPOLL_CTL_ADD, relay_fd, &ev) < 0) {
+            int saved = errno;
+            free_body(b);
+            errno = saved;
+            return NULL;
+        }
+        b->relay_fd = relay_fd;
+    }
+    update_watch(m, b);
+    if (!b->watched) {
         int saved = errno;
+        if (b->relay_fd >= 0) epoll_ctl(m->ep, EPOLL_CTL_DEL, b->relay_fd, NULL);
         free_body(b);
         errno = saved;
         return NULL;
     }
+    set_deadline(m, b, now_seconds());
     b->slot = m->count;
     m->bodies[m->count++] = b;
     return b;
@@ -440,7 +608,8 @@ void fsmr_mux_feed(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t le
 
 void fsmr_mux_remove(fsmr_mux *m, fsmr_mux_body *b)
 {
-    if (b->end == FSMR_MUX_OPEN) epoll_ctl(m->ep, EPOLL_CTL_DEL, b->fd, NULL);
+    if (b->watched) epoll_ctl(m->ep, EPOLL_CTL_DEL, b->fd, NULL);
+    if (b->relay_fd >= 0 && b->relay_end == FSMR_RELAY_OPEN) epoll_ctl(m->ep, EPOLL_CTL_DEL, b->relay_fd, NULL);
     if (b->ready) { /* off the ready list */
         fsmr_mux_body **link = &m->ready_head, *prev = NULL;
         while (*link && *link != b) {
@@ -459,6 +628,36 @@ void fsmr_mux_remove(fsmr_mux *m, fsmr_mux_body *b)
     free_body(b);
 }
 
+int fsmr_mux_send(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len)
+{
+    if (b->relay_fd < 0 || b->relay_end != FSMR_RELAY_OPEN || !len) return 0;
+    if (fsmr_bytes_append(&b->down, data, len) < 0) return -1;
+    relay_queued(m, b);
+    return 0;
+}
+
+void fsmr_mux_flush(fsmr_mux *m, fsmr_mux_body *b)
+{
+    if (b->end == FSMR_MUX_OPEN) end_body(m, b, FSMR_MUX_STOPPED);
+    if (b->relay_fd < 0 || b->relay_end != FSMR_RELAY_OPEN || b->flushing) return;
+    b->flushing = 1;
+    if (!unsent(b)) {
+        end_relay(m, b, FSMR_RELAY_FLUSHED, 0);
+        return;
+    }
+    set_deadline(m, b, now_seconds());
+    relay_write(m, b);
+}
+
+void fsmr_mux_hold(fsmr_mux *m, fsmr_mux_body *b, int held)
+{
+    held = held != 0;
+    if (held == b->held) return;
+    b->held = held;
+    if (!held) set_deadline(m, b, now_seconds());
+    update_watch(m, b);
+}
+
 int fsmr_mux_wake(fsmr_mux *m)
 {
     uint64_t one = 1;
@@ -467,14 +666,9 @@ int fsmr_mux_wake(fsmr_mux *m)
 
 double fsmr_mux_timeout(const fsmr_mux *m)
 {
-    double first = -1;
-    for (size_t i = 0; i < m->count; i++) {
-        const fsmr_mux_body *b = m->bodies[i];
-        if (b->end == FSMR_MUX_OPEN && b->timeout >= 0 && (first < 0 || b->deadline < first)) first = b->deadline;
-    }
-    if (first < 0) return -1;
-    first -= now_seconds();
-    return first > 0 ? first : 0;
+    if (m->next_check == HUGE_VAL) return -1;
+    double left = m->next_check - now_seconds();
+    return left > 0 ? left : 0;
 }
 
 int fsmr_mux_poll(fsmr_mux *m, double timeout)
@@ -482,12 +676,16 @@ int fsmr_mux_poll(fsmr_mux *m, double timeout)
     double until = timeout >= 0 ? now_seconds() + timeout : -1;
     for (;;) {
         if (m->n_ready) return m->n_ready;
-        double wait = until >= 0 ? until - now_seconds() : -1;
+        double now = now_seconds();
+        if (now >= m->next_check) {
+            expire(m, now);
+            if (m->n_ready) return m->n_ready;
+        }
+        double wait = until >= 0 ? until - now : -1;
         if (until >= 0 && wait < 0) wait = 0;
-        double first = fsmr_mux_timeout(m);
-        if (first >= 0 && (wait < 0 || first < wait)) wait = first;
-        if (m->count == 0 && wait < 0) return 0; /* nothing could ever arrive */
-        int ms = wait < 0 ? -1 : (int)ceil(wait * 1000.0);
+        if (m->next_check != HUGE_VAL && (wait < 0 || m->next_check - now < wait)) wait = m->next_check - now;
+        double rounded = ceil(wait * 1000.0);
+        int ms = wait < 0 ? -1 : rounded >= (double)INT_MAX ? INT_MAX : (int)rounded; /* a timeout of weeks waits in steps */
         int n = epoll_wait(m->ep, m->events, MAX_EVENTS, ms);
         if (n < 0) {
             if (errno == EINTR) return 0; /* the caller checks for signals */
@@ -495,19 +693,25 @@ int fsmr_mux_poll(fsmr_mux *m, double timeout)
         }
         int woken = 0;
         for (int i = 0; i < n; i++) {
-            fsmr_mux_body *b = (fsmr_mux_body *)m->events[i].data.ptr;
+            uintptr_t tagged = (uintptr_t)m->events[i].data.ptr;
+            fsmr_mux_body *b = (fsmr_mux_body *)(tagged & ~RELAY_TAG);
             if (!b) {
                 uint64_t count;
                 while (read(m->wake_fd, &count, sizeof count) > 0) {
                 }
                 woken = 1;
-            } else if (b->end == FSMR_MUX_OPEN) {
+            } else if (tagged & RELAY_TAG) {
+                relay_ready(m, b, m->events[i].events);
+            } else if (b->watched) {
                 read_body(m, b);
             }
         }
-        expire(m);
         if (m->n_ready) return m->n_ready;
-        if (woken || (until >= 0 && now_seconds() >= until)) return 0;
+        if (woken || (until >= 0 && now_seconds() >= until)) {
+            now = now_seconds();
+            if (now >= m->next_check) expire(m, now);
+            return m->n_ready;
+        }
     }
 }
 
@@ -527,6 +731,7 @@ void fsmr_mux_taken(fsmr_mux_body *b)
 {
     b->out_len = 0;
     b->n_parts = 0;
+    b->events.len = 0;
 }
 
 #else /* not Linux: no epoll */
@@ -541,14 +746,17 @@ fsmr_mux *fsmr_mux_new(void)
 void fsmr_mux_free(fsmr_mux *m) { (void)m; }
 int fsmr_mux_fileno(const fsmr_mux *m) { (void)m; return -1; }
 size_t fsmr_mux_count(const fsmr_mux *m) { (void)m; return 0; }
-fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, int fd, double timeout)
+fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, void *key, int fd, double timeout, int text, int relay_fd, size_t limit)
 {
-    (void)m; (void)fd; (void)timeout;
+    (void)m; (void)key; (void)fd; (void)timeout; (void)text; (void)relay_fd; (void)limit;
     errno = ENOSYS;
     return NULL;
 }
 void fsmr_mux_feed(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len) { (void)m; (void)b; (void)data; (void)len; }
 void fsmr_mux_remove(fsmr_mux *m, fsmr_mux_body *b) { (void)m; (void)b; }
+int fsmr_mux_send(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len) { (void)m; (void)b; (void)data; (void)len; return -1; }
+void fsmr_mux_flush(fsmr_mux *m, fsmr_mux_body *b) { (void)m; (void)b; }
+void fsmr_mux_hold(fsmr_mux *m, fsmr_mux_body *b, int held) { (void)m; (void)b; (void)held; }
 int fsmr_mux_wake(fsmr_mux *m) { (void)m; return -1; }
 int fsmr_mux_poll(fsmr_mux *m, double timeout) { (void)m; (void)timeout; errno = ENOSYS; return -1; }
 fsmr_mux_body *fsmr_mux_next_ready(fsmr_mux *m) { (void)m; return NULL; }

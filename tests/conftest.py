@@ -16,6 +16,36 @@ except ImportError:  # the pure-only install: C cases skip
 
 BACKENDS = {"c": _speedups, "python": _pure}
 
+#: Fixtures whose parameters include backend names ("c", "python"): --backend selects among them.
+BACKEND_FIXTURES = ("backend", "decoding")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("fastsmr")
+    group.addoption(
+        "--backend", action="append", choices=sorted(BACKENDS), dest="fastsmr_backends",
+        help="run the tests parametrised by backend on this backend only (repeatable; default: both)",
+    )
+    group.addoption(
+        "--no-c-extensions", action="append_const", const="python", dest="fastsmr_backends",
+        help="the same as --backend python (the aio-libs projects' name for it)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the backend-parametrised tests of the backends --backend left out."""
+    chosen = config.getoption("fastsmr_backends")
+    if not chosen:
+        return
+    keep, drop = [], []
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        left_out = [params[name] for name in BACKEND_FIXTURES if params.get(name) in BACKENDS and params[name] not in chosen]
+        (drop if left_out else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
 
 @pytest.fixture(params=["c", "python"])
 def backend(request, monkeypatch) -> types.ModuleType:

@@ -26,13 +26,15 @@ PACKAGE = Path(fastsmr.__file__).resolve().parent
 #: The layer of each part of the package, lowest first, and what it may import.
 MAY_IMPORT: Dict[str, Tuple[str, ...]] = {
     "_warnings": (),
+    "_install": ("boto", "smithy"),
+    "_extras": (),
     "codec": (),
     "tokens": ("codec",),
-    "boto": ("codec", "_warnings"),
+    "boto": ("codec", "_warnings", "_extras"),
     "smithy": ("codec", "_warnings", "boto.errors"),
-    "aio": ("tokens", "boto"),
+    "aio": ("tokens", "boto", "_extras"),
     "mux": ("codec", "tokens", "boto"),
-    "testing": ("codec", "tokens"),
+    "testing": ("codec", "tokens", "_extras"),
     "cli": ("*",),
     "__init__": ("*",),
     "__main__": ("cli",),
@@ -44,6 +46,7 @@ NEEDS = {
     "fastsmr.boto.aio": ("aiobotocore", "aiohttp"),
     "fastsmr.mux._boto": ("botocore", "urllib3"),
     "fastsmr.smithy": ("smithy_core",),
+    "fastsmr.testing.sdk": ("smithy_http", "awscrt"),
     "fastsmr.testing.pytest_plugin": ("pytest",),
 }
 

@@ -46,7 +46,8 @@ def main():
         "/* Folding by a distance of D bits multiplies the low half of a 128-bit",
         "   lane by x^(D+32) mod P and the high half by x^(D-32) mod P. */",
     ]
-    for name, distance in (("FOLD_128", 128), ("FOLD_512", 512), ("FOLD_2048", 2048)):
+    for name, distance in (("FOLD_128", 128), ("FOLD_256", 256), ("FOLD_512", 512), ("FOLD_1024", 1024),
+                           ("FOLD_2048", 2048)):
         lines.append(f"#define FSMR_{name}_LO UINT64_C(0x{fold_constant(distance + 32):09x})")
         lines.append(f"#define FSMR_{name}_HI UINT64_C(0x{fold_constant(distance - 32):09x})")
     lines += [

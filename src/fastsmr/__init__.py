@@ -13,8 +13,9 @@ latter.
 from __future__ import annotations
 
 from . import aio
-from ._warnings import BotocoreCompatibilityWarning, FastsmrWarning
-from .boto import install, is_installed, payload_parts, uninstall, wrap
+from ._install import install, is_installed, uninstall
+from ._warnings import BotocoreCompatibilityWarning, FastsmrWarning, SmithyCompatibilityWarning
+from .boto import close_buffer, payload_parts, wrap
 from .codec import (
     BACKEND,
     Byte,
@@ -62,10 +63,12 @@ __all__ = [
     "ModelServerError",
     "SSEEvent",
     "Short",
+    "SmithyCompatibilityWarning",
     "TextStreamError",
     "Timestamp",
     "TruncatedStreamError",
     "Uuid",
+    "close_buffer",
     "crc32",
     "decode",
     "encode",

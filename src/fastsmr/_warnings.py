@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FastsmrWarning", "BotocoreCompatibilityWarning"]
+__all__ = ["FastsmrWarning", "BotocoreCompatibilityWarning", "SmithyCompatibilityWarning"]
 
 
 class FastsmrWarning(UserWarning):
@@ -14,4 +14,12 @@ class BotocoreCompatibilityWarning(FastsmrWarning):
 
     ``fastsmr.install()`` then leaves them stock: the program keeps working at
     botocore's speed.
+    """
+
+
+class SmithyCompatibilityWarning(FastsmrWarning):
+    """smithy-python's internals are not the ones fastsmr knows.
+
+    ``fastsmr.install()`` (and ``fastsmr.smithy.plugin``) then leave it stock:
+    the program keeps working at smithy-python's speed.
     """

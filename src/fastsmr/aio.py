@@ -2,14 +2,18 @@
 
 Each takes an async iterable of bytes-like chunks and behaves exactly like
 its synchronous namesake in :mod:`fastsmr`; both drive the same incremental
-parsers, so they cannot drift apart.
+parsers, so they cannot drift apart. An aiobotocore (or botocore) event
+stream passed as the chunks raises ``TypeError`` at the call, naming the
+``payload_parts`` that unwraps it.
 """
 
 from __future__ import annotations
 
 from typing import Any, AsyncIterable, AsyncIterator
 
+from ._extras import needs
 from .tokens.lines import BytesLike, LineSplitter
+from .tokens.parts import check_parts
 from .tokens.sse import SSEEvent, SSEParser
 from .tokens.text import TextDecoder
 
@@ -26,19 +30,24 @@ def payload_parts(body: Any) -> AsyncIterator[bytes]:
     ...     response = await client.invoke_endpoint_with_response_stream(**request)
     ...     return b"".join([part async for part in fastsmr.aio.payload_parts(response["Body"])])
     """
-    from .boto.aio import payload_parts as payload_parts_
+    with needs("fastsmr.aio.payload_parts()", "aio", "aiobotocore", "botocore"):
+        from .boto.aio import payload_parts as payload_parts_
 
     return payload_parts_(body)
 
 
-async def lines(parts: AsyncIterable[BytesLike], *, keepends: bool = False) -> AsyncIterator[bytes]:
+def lines(parts: AsyncIterable[BytesLike], *, keepends: bool = False) -> AsyncIterator[bytes]:
     """Async :func:`fastsmr.lines`: the ``\\n``-terminated lines of the chunks.
 
     >>> async def show(parts):
     ...     async for line in fastsmr.aio.lines(parts):
     ...         print(line)
     """
-    splitter = LineSplitter(keepends)
+    check_parts(parts, "aio.lines")
+    return _lines(LineSplitter(keepends), parts)
+
+
+async def _lines(splitter: LineSplitter, parts: AsyncIterable[BytesLike]) -> AsyncIterator[bytes]:
     feed = splitter.feed
     async for part in parts:
         for line in feed(part):
@@ -47,19 +56,24 @@ async def lines(parts: AsyncIterable[BytesLike], *, keepends: bool = False) -> A
         yield line
 
 
-async def sse_events(parts: AsyncIterable[BytesLike]) -> AsyncIterator[SSEEvent]:
+def sse_events(parts: AsyncIterable[BytesLike]) -> AsyncIterator[SSEEvent]:
     """Async :func:`fastsmr.sse_events`: the Server-Sent Events of the chunks.
 
     >>> async def show(parts):
     ...     async for event in fastsmr.aio.sse_events(parts):
     ...         print(event.event, event.data)
     """
-    parser = SSEParser()
+    check_parts(parts, "aio.sse_events")
+    return _events(SSEParser(), parts)
+
+
+async def _events(parser: SSEParser, parts: AsyncIterable[BytesLike]) -> AsyncIterator[SSEEvent]:
     feed = parser.feed
     async for part in parts:
         for event in feed(part):
             yield event
-    parser.close()
+    for event in parser.close():
+        yield event
 
 
 def text_stream(
@@ -71,12 +85,13 @@ def text_stream(
     ...     async for text in fastsmr.aio.text_stream(fastsmr.aio.payload_parts(body)):
     ...         print(text, end="")
     """
+    check_parts(parts, "aio.text_stream")
     return _texts(TextDecoder(format, errors), parts)  # bad arguments fail here, not at the first next()
 
 
 async def _texts(decoder: TextDecoder, parts: AsyncIterable[BytesLike]) -> AsyncIterator[str]:
     feed = decoder.feed
-    async for part in parts:  # after [DONE], feed() ignores the rest: the stream is drained
+    async for part in parts:  # after [DONE], feed() only checks the rest: the stream is drained
         for text in feed(part):
             yield text
     for text in decoder.close():

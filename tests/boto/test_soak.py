@@ -25,6 +25,7 @@ from typing import Iterator
 
 import pytest
 
+import fastsmr
 from fastsmr.cli.bench._soak import ERRORS_EVERY, soak
 
 STREAMS = int(os.environ.get("FASTSMR_SOAK_STREAMS", "300"))
@@ -45,6 +46,7 @@ def url() -> Iterator[str]:
 def test_a_long_lived_client_leaves_nothing_behind(backend, url, kind):
     pytest.importorskip(kind)
     growth = soak(url, kind, ["install", "wrap", "payload_parts"], STREAMS, warmup=60)
+    print(f"{kind}, {fastsmr.codec.backend.impl.BACKEND} backend: {growth}")  # shown with pytest -rP
     assert growth.errors == STREAMS // ERRORS_EVERY
     traced_bound = min(MEGABYTES_2, MEGABYTES_2 * STREAMS // FULL + TYPE_CACHE)
     assert growth.traced_bytes is not None and growth.traced_bytes < traced_bound, growth

@@ -26,6 +26,7 @@ DECODERS = [
     "smithy Event.decode_async",
     "fastsmr c",
     "fastsmr python",
+    "fastsmr.smithy decoder",
     "CRC-32 floor",
     "memory copy floor",
 ]
@@ -34,7 +35,9 @@ DECODER_RATIOS = [
     for fast in ("fastsmr c", "fastsmr python")
     for slow in ("botocore EventStreamBuffer", "smithy Event.decode", "smithy Event.decode_async", "CRC-32 floor",
                  "memory copy floor")
-] + [(fast, "botocore EventStream") for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts")]
+] + [("fastsmr.smithy decoder", "smithy Event.decode_async")] + [
+    (fast, "botocore EventStream") for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts")
+]
 SYNC = ["stock boto3", "fastsmr.install()", "fastsmr.payload_parts", "stock boto3 + line parsing", "fastsmr.text_stream"]
 ASYNC = ["stock aiobotocore", "fastsmr.install() aiobotocore", "fastsmr.aio.payload_parts",
          "stock aiobotocore + line parsing", "fastsmr.aio.text_stream"]
@@ -53,8 +56,8 @@ def installed(module: str) -> bool:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / "bench.json"
-    command = [sys.executable, "-m", "fastsmr", "bench", "--quick", "--case", "tokens-64k", "crc", "memory", "e2e-sync",
-               "e2e-async", "--streams", "1", "--rounds", "2", "--json", str(path)]
+    command = [sys.executable, "-m", "fastsmr", "bench", "--quick", "--case", "tokens-64k", "large-payload", "crc",
+               "threads", "memory", "e2e-sync", "e2e-async", "--streams", "1", "--rounds", "2", "--json", str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return result, json.loads(path.read_text(encoding="utf-8"))
@@ -100,11 +103,43 @@ def test_decoders_every_competitor_and_ratio(run):
     check_entries(table, DECODERS, {
         "botocore EventStreamBuffer": "ok", "botocore EventStream": "ok", "fastsmr python": "ok",
         "fastsmr c": c, "fastsmr.install() c": c, "smithy Event.decode": smithy,
-        "smithy Event.decode_async": smithy, "CRC-32 floor": "ok", "memory copy floor": "ok",
+        "smithy Event.decode_async": smithy, "fastsmr.smithy decoder": smithy, "CRC-32 floor": "ok",
+        "memory copy floor": "ok",
     })
     check_ratios(table, {(f, s, "seconds") for f, s in DECODER_RATIOS})
     floor = table["competitors"][DECODERS.index("CRC-32 floor")]
     assert floor["implementation"]
+
+
+def test_large_payload_also_against_binascii(run):
+    _, doc = run
+    (table,) = [t for t in doc["tables"] if t["case"] == "large-payload"]
+    c = "ok" if fastsmr.BACKEND == "c" else "skipped"
+    # fastsmr.payload_parts reads SageMaker's PayloadParts: this stream has none.
+    names = [n for n in DECODERS if n != "fastsmr.payload_parts"] + ["binascii.crc32"]
+    check_entries(table, names, {
+        "botocore EventStreamBuffer": "ok", "fastsmr python": "ok", "fastsmr c": c, "CRC-32 floor": "ok",
+        "memory copy floor": "ok", "binascii.crc32": "ok",
+    })
+    binascii_pairs = {(f, "binascii.crc32", "seconds") for f in ("fastsmr c", "fastsmr python")}
+    pairs = {(f, s, "seconds") for f, s in DECODER_RATIOS if f != "fastsmr.payload_parts"}
+    check_ratios(table, pairs | binascii_pairs)
+    primary = "fastsmr c" if fastsmr.BACKEND == "c" else "fastsmr python"
+    assert ("large-payload", primary, "binascii.crc32") in {(h["case"], h["fast"], h["slow"]) for h in doc["headline"]}
+    for item in table["competitors"]:
+        if item["status"] == "ok":
+            assert item["gb_per_s"] > 0
+
+
+def test_threads_one_against_two_for_each_way_of_feeding(run):
+    _, doc = run
+    (table,) = [t for t in doc["tables"] if t["case"] == "threads"]
+    c = "ok" if fastsmr.BACKEND == "c" else "skipped"
+    rows = [(backend, feeding) for backend in ("c", "python") for feeding in ("decode", "256 KiB reads")]
+    names = [f"fastsmr {b} {f}, {n} thread{'s' if n == 2 else ''}" for b, f in rows for n in (1, 2)]
+    check_entries(table, names, {name: c if " c " in name else "ok" for name in names})
+    check_ratios(table, {(f"fastsmr {b} {f}, 2 threads", f"fastsmr {b} {f}, 1 thread", "seconds") for b, f in rows})
+    assert table["units"] == 4 and table["bytes"] > 4 * 2**20
 
 
 def test_crc_every_implementation(run):
@@ -165,15 +200,69 @@ def test_markdown_keeps_other_sections(run, tmp_path):
     _, doc = run
     path = tmp_path / "RESULTS.md"
     path.write_text("# Results\n\n## Codec targets\n\n| a | b |\n\n## After\n\nkept\n", encoding="utf-8")
-    _report.write_markdown(str(path), _report.markdown(doc, "speedups.png"))
+    blocks = {"results": _report.markdown(doc, "speedups.png"), "headline": "never used"}
+    assert _report.write_markdown(str(path), blocks) == ["results"]
     first = path.read_text(encoding="utf-8")
     assert first.startswith("# Results\n\n## Codec targets\n\n| a | b |")
     assert "kept" in first and "![speedups](speedups.png)" in first and "### tokens-64k:" in first
+    assert "never used" not in first
     # A second run replaces its own section only.
     path.write_text(first.replace("kept", "still kept"), encoding="utf-8")
-    _report.write_markdown(str(path), _report.markdown(doc, None))
+    _report.write_markdown(str(path), {"results": _report.markdown(doc, None)})
     second = path.read_text(encoding="utf-8")
     assert second.count(_report.BEGIN) == 1 and "still kept" in second and "![speedups]" not in second
+
+
+def test_markdown_into_a_readme_and_results_from_one_run(run, tmp_path):
+    _, doc = run
+    (tmp_path / "bench").mkdir()
+    results, readme = tmp_path / "bench" / "RESULTS.md", tmp_path / "README.md"
+    readme.write_text(f"# Project\n\n## How fast\n\n{_report.HEADLINE_BEGIN}\nold figures\n{_report.HEADLINE_END}\n\n"
+                      "## After\n", encoding="utf-8")
+    results.write_text(f"# Results\n\nnotes\n\n{_report.BEGIN}\nold tables\n{_report.END}\n", encoding="utf-8")
+    args = bench_args(markdown=[str(results), str(readme)], plot=None)
+    from fastsmr.cli.bench import _write_markdown
+
+    _write_markdown(doc, args.markdown, None)
+    page = readme.read_text(encoding="utf-8")
+    assert "old figures" not in page and page.startswith("# Project\n\n## How fast\n\n") and page.endswith("## After\n")
+    headline = page.split(_report.HEADLINE_BEGIN)[1].split(_report.HEADLINE_END)[0]
+    assert f"one run of `{doc['command']}`" in headline
+    assert "[RESULTS.md](bench/RESULTS.md)" in headline
+    assert "A --quick run" in headline  # never quoted as if it were a full run
+    rows = [line for line in headline.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(doc["headline"])
+    for row, ratio in zip(rows, doc["headline"]):
+        assert f"{ratio['fast']} vs {ratio['slow']}" in row
+        if ratio["status"] == "ok":  # median and range, the same figures as RESULTS.md's
+            figure = f"**{_report._num(ratio['median'])}x** ({_report._num(ratio['min'])}-{_report._num(ratio['max'])})"
+            assert row.endswith(f"| {figure} |")
+    tables = results.read_text(encoding="utf-8")
+    assert "old tables" not in tables and tables.startswith("# Results\n\nnotes\n\n") and "### tokens-64k:" in tables
+    assert _report.HEADLINE_BEGIN not in tables
+    for ratio in doc["headline"]:
+        if ratio["status"] == "ok":
+            assert f"**{_report._num(ratio['median'])}x** | {_report._num(ratio['min'])}-{_report._num(ratio['max'])}" in tables
+
+
+def bench_args(**options):
+    import argparse
+
+    from fastsmr.cli.bench import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([])
+    for name, value in options.items():
+        setattr(args, name, value)
+    return args
+
+
+def test_bench_argv_repeats_every_markdown_path():
+    from fastsmr.cli.bench import _argv
+
+    args = bench_args(plot="bench/speedups.png", markdown=["bench/RESULTS.md", "README.md"])
+    assert _argv(args) == ["--plot", "bench/speedups.png", "--markdown", "bench/RESULTS.md", "--markdown", "README.md"]
 
 
 def test_plot_writes_a_png(run, tmp_path):
@@ -182,6 +271,18 @@ def test_plot_writes_a_png(run, tmp_path):
     path = tmp_path / "speedups.png"
     assert _report.plot(doc, str(path)) is None
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(installed("litellm"), reason="LiteLLM is installed: tests/integrations measures the case")
+def test_litellm_case_without_litellm_says_how_to_get_it():
+    from fastsmr.cli.bench import _litellm
+
+    tables = _litellm.litellm_tables(None, quick=True, rounds=1, e2e_rounds=1, tokens=10)
+    assert len(tables) == 3
+    for table in tables:
+        assert {e.name: e.status for e in table.entries} == {e.name: "skipped" for e in table.entries}
+        assert all("fastsmr[integrations]" in e.reason for e in table.entries)
+        assert table.ratio(table.pairs[0])["status"] == "skipped"
 
 
 def test_unknown_case_is_a_usage_error():
@@ -222,3 +323,17 @@ def test_paced_case_measures_each_client_and_its_floor():
     assert ("fastsmr.payload_parts", "floor: recv per thread", "cpu_per_token") in found
     assert ("fastsmr.mux.Reader", "floor: one epoll loop", "cpu_per_token") in found
     assert all(r["status"] == "ok" for r in table["ratios"]), table["ratios"]
+
+
+@pytest.mark.skipif(installed("aws_sdk_sagemaker_runtime_http2"), reason="tests/smithy measures the new SDK's cases")
+def test_new_sdk_cases_without_the_new_sdk_say_why(tmp_path):
+    path = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "fastsmr", "bench", "--quick", "--case", "smithy-bidirectional", "smithy-converse",
+               "--json", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    tables = json.loads(path.read_text(encoding="utf-8"))["tables"]
+    assert {t["case"] for t in tables} == {"smithy-bidirectional", "smithy-converse"}
+    for table in tables:
+        assert [c["status"] for c in table["competitors"]] == ["skipped"] * 3
+        assert all(c["reason"] for c in table["competitors"])

@@ -53,7 +53,13 @@ def out(result) -> str:
 
 
 def err(result) -> str:
-    return result.stderr.decode("utf-8")
+    """stderr without boto3's warning that it will drop this Python (3.9), which is boto3's, not ours."""
+    lines = result.stderr.decode("utf-8").splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if "PythonDeprecationWarning: Boto3 will no longer support Python" in line:
+            del lines[i : i + 2]  # the warning and the source line Python shows with it
+            break
+    return "".join(lines)
 
 
 # --- help and usage -----------------------------------------------------------------
@@ -84,6 +90,57 @@ def test_unknown_option_is_usage_error(env):
     result = run(env, "decode", "--frobnicate", "x")
     assert result.returncode == 2
     assert "unrecognized arguments" in err(result)
+
+
+def one_line(result) -> str:
+    """stderr, which must be exactly one line without a traceback."""
+    text = err(result)
+    assert text.endswith("\n") and text.count("\n") == 1, text
+    return text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["serve", "--port", "99999"], "fastsmr serve: argument --port: 99999 is not a port: 1-65535, or 0 for any free one"),
+        (["serve", "--port", "-1"], "fastsmr serve: argument --port: -1 is not a port"),
+        (["serve", "--port", "http"], "fastsmr serve: argument --port: 'http' is not a port number"),
+        (["serve", "--tokens", "-5"], "fastsmr serve: --tokens must be between 0 and 10000000, got -5"),
+        (["serve", "--fail-after", "-1"], "fastsmr serve: --fail-after must be >= 0, got -1"),
+        (["serve", "--format", "xml"], "fastsmr serve: argument --format: invalid choice: 'xml'"),
+        (["invoke", "tgi", "--body", "{}", "--endpoint-url", "notaurl"],
+         "fastsmr invoke: argument --endpoint-url: 'notaurl' is not an http:// or https:// URL"),
+        (["invoke", "tgi", "--body", "{}", "--endpoint-url", "ftp://127.0.0.1:21"],
+         "fastsmr invoke: argument --endpoint-url: 'ftp://127.0.0.1:21' is not an http:// or https:// URL"),
+        (["invoke", "tgi", "--body", "{}", "--endpoint-url", "http://127.0.0.1:99999"],
+         "fastsmr invoke: argument --endpoint-url: 'http://127.0.0.1:99999': the port must be a number from 1 to 65535"),
+        (["invoke", "tgi", "--body", "{}", "--endpoint-url", "http://127.0.0.1:8080", "--region", "not a region"],
+         "fastsmr invoke: --region: Provided region_name 'not a region' doesn't match a supported format."),
+        (["invoke", "tgi", "--body", "{}", "--connect-timeout", "0"],
+         "fastsmr invoke: argument --connect-timeout: 0 must be a number of seconds above 0"),
+        (["invoke", "tgi"], "fastsmr invoke: the following arguments are required: --body"),
+        (["demo", "--tokens", "0"], "fastsmr demo: argument --tokens: 0 is too small: 1 or more"),
+        (["demo", "--rounds", "x"], "fastsmr demo: argument --rounds: 'x' is not a whole number"),
+        (["demo", "--rate", "-1"], "fastsmr demo: argument --rate: -1 must be 0 (unpaced) or a positive number"),
+        (["decode"], "fastsmr decode: the following arguments are required: FILE"),
+        (["bench", "--rounds", "0"], "fastsmr bench: --rounds must be >= 1"),
+        (["frobnicate"], "fastsmr: argument COMMAND: invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_arguments_exit_2_on_one_line(env, args, message):
+    result = run(env, *args)
+    assert result.returncode == 2
+    assert one_line(result).startswith(message)
+    assert result.stdout == b""
+
+
+def test_the_console_script_is_the_same_command(env):
+    script = os.path.join(os.path.dirname(sys.executable), "fastsmr")
+    if not os.path.exists(script):
+        pytest.skip("fastsmr's console script is not installed next to this interpreter")
+    result = subprocess.run([script, "serve", "--port", "99999"], capture_output=True, env=env, timeout=TIMEOUT)
+    assert result.returncode == 2
+    assert one_line(result).startswith("fastsmr serve: argument --port: 99999 is not a port")
 
 
 def test_main_in_process(capsys):
@@ -223,14 +280,57 @@ def test_invoke_connection_refused(env):
         port = sock.getsockname()[1]
     result = run(env, "invoke", "raw", "--endpoint-url", f"http://127.0.0.1:{port}", "--body", "{}")
     assert result.returncode == 3
-    assert "Could not connect" in err(result)
+    assert one_line(result) == (
+        f"fastsmr invoke: connection refused by 127.0.0.1:{port}: nothing listens there; start the endpoint "
+        "(fastsmr serve prints its endpoint_url) or check --endpoint-url\n"
+    )
+
+
+def test_invoke_https_to_a_plain_http_endpoint(env, endpoint):
+    # The local endpoint answers a TLS ClientHello at once, so the handshake fails now, not at a timeout.
+    url = endpoint.url.replace("http://", "https://")
+    result = run(env, "invoke", "raw", "--endpoint-url", url, "--body", "{}", "--connect-timeout", "30")
+    assert result.returncode == 3
+    message = one_line(result)
+    assert message.startswith(f"fastsmr invoke: TLS handshake with {url} failed (")
+    assert message.endswith("; if the endpoint speaks plain HTTP (as fastsmr serve does), use http://\n")
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_invoke_a_server_that_never_answers(env, scheme):
+    # A listener that accepts (in the kernel's backlog) and never reads or writes: the
+    # TLS handshake waits for --connect-timeout, a plain request for --read-timeout.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
+        result = run(env, "invoke", "raw", "--endpoint-url", url, "--body", "{}",
+                     "--connect-timeout", "1", "--read-timeout", "1")
+    assert result.returncode == 3
+    message = one_line(result)
+    assert message.startswith(f"fastsmr invoke: {url} accepted the connection but sent no response in time")
+    hint = "use http://" if scheme == "https" else "not an HTTP server"
+    assert hint in message
 
 
 def test_invoke_without_region_anywhere(env):
     # a real endpoint, nothing configured: boto3 cannot even build the client
     result = run(env, "invoke", "some-endpoint", "--body", "{}")
     assert result.returncode == 3
-    assert "region" in err(result).lower()
+    assert one_line(result) == "fastsmr invoke: no AWS region configured: pass --region, or set AWS_DEFAULT_REGION\n"
+
+
+def test_invoke_without_credentials(env):
+    # a region but no credentials anywhere (and no instance metadata): exit 3 before any connection
+    result = run(env, "invoke", "some-endpoint", "--body", "{}", "--region", "us-east-1")
+    assert result.returncode == 3
+    assert one_line(result).startswith("fastsmr invoke: no AWS credentials found: configure them")
+
+
+def test_invoke_unknown_profile(env):
+    result = run(env, "invoke", "some-endpoint", "--body", "{}", "--profile", "nobody")
+    assert result.returncode == 3
+    assert one_line(result).startswith("fastsmr invoke: The config profile (nobody) could not be found")
 
 
 # --- serve --------------------------------------------------------------------------
@@ -304,15 +404,33 @@ def test_serve_port_in_use(env):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        result = run(env, "serve", "--port", str(sock.getsockname()[1]))
+        port = sock.getsockname()[1]
+        result = run(env, "serve", "--port", str(port))
     assert result.returncode == 3
-    assert "cannot listen on" in err(result)
+    assert one_line(result) == (
+        f"fastsmr serve: cannot listen on 127.0.0.1:{port}: the port is in use; stop what listens there, "
+        "or try --port 0 (any free port)\n"
+    )
 
 
-def test_serve_bad_option(env):
-    result = run(env, "serve", "--tokens", "-5")
-    assert result.returncode == 2
-    assert "tokens must be" in err(result)
+def test_serve_on_an_address_this_machine_lacks(env):
+    address = "192.0.2.1"  # TEST-NET-1 (RFC 5737): documentation only, never assigned
+    result = run(env, "serve", "--host", address, "--port", "0")
+    assert result.returncode == 3
+    message = one_line(result)
+    assert message == (
+        f"fastsmr serve: cannot listen on {address}:0: {address} is not an address of this machine; "
+        "try --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface)\n"
+    )
+    assert "--port" not in message
+
+
+def test_serve_on_a_host_name_that_does_not_resolve(env):
+    result = run(env, "serve", "--host", "no-such-host.invalid", "--port", "0")  # .invalid never resolves (RFC 2606)
+    assert result.returncode == 3
+    message = one_line(result)
+    assert message.startswith("fastsmr serve: cannot listen on no-such-host.invalid:0: the host name does not resolve")
+    assert message.endswith("; try --host 127.0.0.1\n")
 
 
 # --- decode -------------------------------------------------------------------------
@@ -370,16 +488,60 @@ def test_decode_corrupt_crc(env, tmp_path):
     result = run(env, "decode", capture(tmp_path, good + bytes(bad)))
     assert result.returncode == 2
     assert len(out(result).splitlines()) == 1  # the good message came first
-    assert err(result).startswith(f"fastsmr decode: malformed event stream at byte {len(good)}: ")
-    assert "CRC mismatch" in err(result)
+    assert err(result) == (
+        f"fastsmr decode: malformed event stream: message CRC mismatch in the message at offset {len(good)}: "
+        f"expected 0x{int.from_bytes(bad[-4:], 'big'):08x}, computed 0x{int.from_bytes(bad[-4:], 'big') ^ 1:08x}\n"
+    )
 
 
 def test_decode_truncated(env, tmp_path):
     data = fastsmr.encode(*MESSAGES[0])
     result = run(env, "decode", capture(tmp_path, data + data[:10]))
     assert result.returncode == 2
-    assert err(result).startswith(f"fastsmr decode: malformed event stream at byte {len(data)}: ")
-    assert "10 bytes left over" in err(result)
+    assert err(result) == (
+        f"fastsmr decode: malformed event stream: stream ended inside the message at offset {len(data)}: "
+        "10 bytes left over\n"
+    )
+
+
+def chunked(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)
+
+
+NOT_AN_EVENT_STREAM = "is not an event stream (binary messages, each with a 12-byte prelude of lengths and a CRC): it looks like "
+
+
+@pytest.mark.parametrize(
+    "data, looks_like",
+    [
+        (b'{"generated_text": "Hello"}', "JSON (a whole response body, such as invoke_endpoint's or an error's)\n"),
+        (b'  [{"generated_text": "Hello"}]\n', "JSON (a whole response body"),
+        (b'{"token": 1}\n{"token": 2}\n', "JSON lines: a model server's own output, which event-stream messages "
+                                          "carry as payloads (what fastsmr invoke --raw prints), not the stream around it\n"),
+        (b'data: {"token": {"text": "Hi"}}\n\ndata: [DONE]\n\n', "Server-Sent Events text (data: lines): "),
+        (b": keep-alive\n\n", "Server-Sent Events text (data: lines): "),
+        (chunked(fastsmr.encode(*MESSAGES[0])), "an HTTP body still in chunked transfer coding (a hex size line "
+                                                 "before each chunk); save it de-chunked (curl -o FILE, without --raw)\n"),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n\r\n", "a whole HTTP response"),
+        ("Bonjour, ça va ? Très bien. ".encode() * 3, "text\n"),
+    ],
+    ids=["json", "json-array", "json-lines", "sse", "sse-comment", "chunked", "http-response", "text"],
+)
+def test_decode_says_what_the_input_looks_like(env, tmp_path, data, looks_like):
+    path = capture(tmp_path, data)
+    for args, name in (([path], path), (["-"], "the input")):
+        result = run(env, "decode", *args, stdin=data)
+        assert result.returncode == 2
+        assert result.stdout == b""
+        assert err(result).startswith(f"fastsmr decode: {name} {NOT_AN_EVENT_STREAM}{looks_like}")
+        assert len(err(result).splitlines()) == 1
+
+
+def test_decode_binary_garbage_gets_the_decoder_message(env, tmp_path):
+    result = run(env, "decode", capture(tmp_path, bytes(range(256)) * 2))
+    assert result.returncode == 2
+    assert err(result).startswith("fastsmr decode: malformed event stream: ")
+    assert "looks like" not in err(result)
 
 
 def test_decode_missing_file(env, tmp_path):
@@ -404,35 +566,65 @@ def test_decode_a_capture_from_the_endpoint(env, endpoint, tmp_path):
 # --- demo ---------------------------------------------------------------------------
 
 
+def demo_rows(text: str):
+    """The demo's table (label -> cells) and the lines that explain its rows (label -> text)."""
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:3] == ["client", "µs/token", "speedup"])
+    end = lines.index("", head)
+    rows = {line[:21].strip(): line[21:].split() for line in lines[head + 1 : end]}
+    legend = {line[:21].strip(): line[21:].strip() for line in lines[end + 1 : lines.index("", end + 1)]}
+    return rows, legend
+
+
 def test_demo_quick(env):
     result = run(env, "demo", "--quick")
     assert result.returncode == 0, err(result)
     text = out(result)
     assert generate_text(20) in text  # the streamed answer
-    table = text[text.index("Client CPU per token") :].splitlines()
-    assert table[1].split() == ["client", "µs/token", "speedup"]
-    rows = {line[:20].strip(): line[20:].split() for line in table[2:]}
-    assert set(rows) == {"stock boto3", "fastsmr (c)", "fastsmr (python)", "payload_parts (c)"}
+    assert "> " not in text  # no made-up question above the pseudo-text
+    assert "20 tokens of the endpoint's pseudo-text (unpaced)" in text
+    assert "median of 3 rounds; each round streams 2,000 tokens" in text
+    rows, legend = demo_rows(text)
+    assert set(rows) == set(legend) == {"stock boto3", "fastsmr (c)", "fastsmr (python)", "payload_parts (c)"}
+    assert all(legend.values())  # a line says what each row measures
     assert rows["stock boto3"][1] == "1.0x"
     assert float(rows["fastsmr (python)"][0]) > 0
+    low, high = rows["fastsmr (python)"][2].strip("()").split("-")
+    assert float(low) <= float(rows["fastsmr (python)"][1].rstrip("x")) <= float(high)
     if fastsmr.BACKEND == "c":
         assert float(rows["fastsmr (c)"][0]) > 0
+    # progress while it measures (a line per round when stderr is not a terminal)
+    progress = err(result).splitlines()
+    assert [line.split(" (")[0] for line in progress] == [f"measuring: {n} of 3 rounds done" for n in range(4)]
 
 
-def test_demo_bad_arguments(env):
-    result = run(env, "demo", "--tokens", "0")
-    assert result.returncode == 2
-    assert "--tokens" in err(result)
+def test_demo_quick_keeps_the_options_given(env):
+    result = run(env, "demo", "--quick", "--answer-tokens", "5", "--tokens", "300", "--rounds", "1")
+    assert result.returncode == 0, err(result)
+    text = out(result)
+    assert "5 tokens of the endpoint's pseudo-text (unpaced)" in text
+    assert generate_text(5) in text and generate_text(6) not in text
+    assert "median of 1 round; each round streams 300 tokens" in text
+    result = run(env, "demo", "--quick", "--answer-tokens", "0", "--tokens", "50", "--rounds", "1")
+    assert result.returncode == 0, err(result)
+    assert "pseudo-text" not in out(result)
+    assert len(demo_rows(out(result))[0]) == 4
 
 
-@pytest.mark.parametrize("command", [["demo", "--quick"], ["invoke", "tgi", "--body", "{}"]])
-def test_commands_that_need_boto3_say_so_without_it(command):
-    # sys.modules[name] = None makes "import boto3" fail, as in a venv without it.
-    code = (
-        "import sys; sys.modules['boto3'] = None; from fastsmr.cli import main; "
-        f"sys.exit(main({command!r}))"
+def test_invoke_bidirectional_without_the_new_sdk_says_what_to_install(env):
+    hidden = "import sys; sys.modules['aws_sdk_sagemaker_runtime_http2'] = None; from fastsmr.cli import main; "
+    result = subprocess.run(
+        [sys.executable, "-c", hidden + "sys.exit(main(['invoke', '--bidirectional', 'x', '--body', 'x']))"],
+        capture_output=True, env=env, timeout=TIMEOUT,
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 2
-    assert "needs boto3: pip install 'fastsmr[demo]'" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert result.returncode == 2
+    assert "pip install 'fastsmr[smithy]'" in err(result) and "Python 3.12" in err(result)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import fastsmr.cli
+
+    result = doctest.testmod(fastsmr.cli)
+    assert result.failed == 0 and result.attempted > 0

@@ -463,6 +463,35 @@ def test_encode_rejects_what_cannot_be_sent():
         fastsmr.Uuid(b"short")
 
 
+@pytest.mark.parametrize(
+    "headers, payload, error, message",
+    [
+        ({"n": 2**63}, b"", ValueError, "header 'n': 9223372036854775808 does not fit a long header (int64: "),
+        ({"n": -(2**63) - 1}, b"", ValueError, "header 'n': -9223372036854775809 does not fit a long header"),
+        ({"b": fastsmr.Byte(128)}, b"", ValueError, "header 'b': 128 does not fit a byte header (int8: "),
+        ({"s": fastsmr.Short(-32769)}, b"", ValueError, "header 's': -32769 does not fit a short header (int16: "),
+        ({"t": fastsmr.Timestamp(2**64)}, b"", ValueError, "header 't': 18446744073709551616 does not fit a timestamp"),
+        ({"h": 1.5}, b"", TypeError, "header 'h': cannot encode a value of type float"),
+        ({"h": b"x" * 65536}, b"", ValueError, "header 'h': a value holds at most 65535 bytes, got 65536"),
+        ({"d": datetime.datetime(2024, 1, 1)}, b"", ValueError, "header 'd': a timestamp needs an aware datetime"),
+        ({7: "v"}, b"", TypeError, "header names are str, got int 7"),
+        ([("k", "v")], b"", TypeError, "headers must be a mapping of names to values, not list"),
+        ({}, "text", TypeError, 'the payload must be bytes-like, not str: encode it first, e.g. payload.encode("utf-8")'),
+        ({}, 5, TypeError, "the payload must be bytes-like, not int"),
+    ],
+)
+def test_encode_errors_say_what_is_wrong(headers, payload, error, message):
+    with pytest.raises(error) as caught:
+        fastsmr.encode(headers, payload)
+    assert str(caught.value).startswith(message)
+
+
+def test_encode_takes_the_extremes_of_each_integer_type():
+    headers = {"lo": -(2**63), "hi": 2**63 - 1, "b": fastsmr.Byte(-128), "s": fastsmr.Short(32767)}
+    (message,) = fastsmr.decode(fastsmr.encode(headers, bytearray(b"p")))
+    assert message.headers == headers and message.payload == b"p"
+
+
 def test_encode_matches_botocore_framing():
     from botocore.eventstream import EventStreamBuffer
 

@@ -70,6 +70,7 @@ def chunked(draw, data):
 def botocore_run(chunks):
     """(messages as (headers, payload), exception or None, bytes left over)."""
     buffer = be.EventStreamBuffer()
+    assert type(buffer) is be.EventStreamBuffer, "fastsmr.install() left in effect: the oracle would be fastsmr"
     out = []
     try:
         for chunk in chunks:

@@ -168,6 +168,27 @@ def test_ten_thousand_errors_leave_memory_flat(backend):
         fresh(10_000)
 
 
+def test_large_payloads_that_fail_their_checksum_leave_memory_flat(backend):
+    # The C backend allocates the payload's bytes before it copies and
+    # checksums it, whole message or not: a mismatch must drop it.
+    bad = bytearray(fastsmr.encode(SAGEMAKER, b"\x07" * (2 * MB)))
+    bad[-1] ^= 1
+    bad = bytes(bad)
+
+    def fail(count: int) -> None:
+        for i in range(count):
+            step = 300_000 if i % 2 else len(bad)  # in reads, or whole
+            decoder = backend.Decoder()
+            with pytest.raises(fastsmr.ChecksumMismatch):
+                for start in range(0, len(bad), step):
+                    decoder.feed(bad[start : start + step])
+                decoder.close()
+
+    fail(4)
+    with rss_flat(budget=8 * MB), traced_flat(budget=MB):
+        fail(60)
+
+
 def test_a_failed_decoder_reraising_its_error_leaves_memory_flat(backend):
     # Each re-raise used to prepend to the stored exception's traceback, so a
     # caller that kept feeding a failed decoder grew it without bound.

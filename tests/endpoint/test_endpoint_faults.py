@@ -221,3 +221,21 @@ def test_wire_cut_inside_a_message(endpoint, fault):
     assert decoder.buffered > 0
     with pytest.raises(fastsmr.TruncatedStreamError):
         decoder.close()
+
+
+# --- generation-error: the container's own in-band error ------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["tgi", "lmi", "openai"])
+def test_generation_error_is_the_containers_error_after_the_tokens(client, decoding, fmt):
+    from fastsmr.testing.model import render_error
+
+    body = _stream(client, "fastsmr-tokens=10; fastsmr-fault=generation-error; fastsmr-fail-after=4", fmt)
+    received = []
+    _drain(body, received)  # a well-formed event stream: the error is in the payload
+    assert received == [*render_stream(fmt, generate_tokens(4), finish=False), render_error(fmt)]
+
+
+def test_generation_error_needs_a_format_with_in_band_errors(client):
+    with pytest.raises(botocore.exceptions.ClientError, match="generation-error needs a format"):
+        _stream(client, "fastsmr-fault=generation-error", "raw")

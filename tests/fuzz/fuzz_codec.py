@@ -14,6 +14,13 @@ C and a pure ChunkedDecoder, which must agree in the same way (returned
 bytes, done, unused and offset after every feed); the data they read is then
 decoded as above.
 
+Every input's chunks also go, as the parts of a text stream, through
+``fastsmr.lines`` on each backend (C ``iter_lines`` and the pure splitter),
+with and without ``keepends``: both must give the same lines, then the same
+exception and message. A chunk's first byte picks its part type: 0xFE makes
+it ``None`` and 0xFD an int (neither is bytes-like: a TypeError, never an end
+of stream or NUL bytes), otherwise bytes, bytearray or memoryview.
+
     python tests/fuzz/run.py atheris --seconds 60
 
 ``check(data)`` is also what tests/test_hardening.py replays the corpus with.
@@ -102,12 +109,46 @@ def _same(c: List[Any], python: List[Any]) -> None:
         raise AssertionError(f"backends differ in length: c {len(c)} steps, python {len(python)}")
 
 
+def _parts(chunks: List[bytes]) -> List[Any]:
+    """The chunks as the parts of a text stream, of the type each one's first byte picks."""
+    parts: List[Any] = []
+    for chunk in chunks:
+        head = chunk[0] if chunk else 0
+        if head == 0xFE:
+            parts.append(None)
+        elif head == 0xFD:
+            parts.append(len(chunk))
+        else:
+            parts.append((bytes, bytearray, memoryview)[head % 3](chunk))
+    return parts
+
+
+def lines_outcome(module: Any, parts: List[Any], keepends: bool) -> List[Any]:
+    """``fastsmr.lines`` on one backend: the lines, then the error (type and message) if any."""
+    import fastsmr
+    from fastsmr.codec import backend
+
+    saved, backend.impl = backend.impl, module
+    steps: List[Any] = []
+    try:
+        for line in fastsmr.lines(parts, keepends=keepends):
+            steps.append(line)
+    except Exception as exc:  # any exception: the other backend must raise the same
+        steps.append((type(exc).__name__, str(exc)))
+    finally:
+        backend.impl = saved
+    return steps
+
+
 def check(data: bytes) -> None:
     """Decode one fuzz input with both backends and require the same outcome."""
     import fastsmr
     from fastsmr.codec import _codec_c as _speedups, _codec_py as _pure
 
     inp = parse(data)
+    parts = _parts(inp.chunks)
+    for keepends in (False, True):
+        _same(lines_outcome(_speedups, parts, keepends), lines_outcome(_pure, parts, keepends))
     if inp.http_chunked:
         c, read = chunked_outcome(_speedups, inp, fastsmr.ChunkedEncodingError)
         _same(c, chunked_outcome(_pure, inp, fastsmr.ChunkedEncodingError)[0])
@@ -120,6 +161,7 @@ def main() -> None:
 
     with atheris.instrument_imports(include=["fastsmr"]):
         import fastsmr.codec._codec_py  # noqa: F401  (instrumented for coverage feedback)
+        import fastsmr.tokens.lines  # noqa: F401
     from fastsmr.codec import _codec_c as _speedups
 
     assert _speedups.BACKEND == "c"

@@ -5,12 +5,17 @@
  * The input format is the one tests/fuzz/fuzz_input.py documents: a 3-byte
  * control prefix (CRC repair, limits, chunking) and then the stream.
  *
- * Each stream is decoded twice, in the fuzzer's chunks and in one piece, and
- * both runs must agree. Every chunk is copied into a heap block of exactly its
- * size, so AddressSanitizer (or valgrind) sees any read past the bytes the
- * decoder was given. Every message is checked against the stream itself: its
- * header block and payload must be the very bytes at its offset, and its CRC
- * must match what every available CRC implementation computes for them.
+ * Each stream is decoded three times, in the fuzzer's chunks, in one piece,
+ * and in one piece with every payload delivered in a buffer of the caller's
+ * (buffer_payloads_from = 1), and all runs must agree. Every chunk and every
+ * payload buffer is a heap block of exactly its size, so AddressSanitizer (or
+ * valgrind) sees any access past the bytes the decoder was given. Every
+ * message is checked against the stream itself: its header block and payload
+ * must be the very bytes at its offset, and its CRC must match what every
+ * available CRC implementation computes for them, checksumming alone and
+ * copying (with and without streaming stores) into an exact-size block. Large
+ * payloads are written around the cache from 256 bytes on here (1 MiB in the
+ * library), so that short inputs reach that path too.
  *
  * An HTTP-chunked stream (control bit 7) is de-chunked first, likewise twice
  * with the same checks on agreement and heap blocks (the output buffer too is
@@ -31,6 +36,7 @@
 static int fail_alloc;
 static void *fuzz_realloc(void *p, size_t n);
 #define realloc fuzz_realloc
+#define FSMR_LARGE_PAYLOAD 256u
 #include "eventstream.c"
 #undef realloc
 
@@ -164,8 +170,17 @@ static void check_message(const fsmr_message *m, const uint8_t *stream, size_t n
           memcmp(m->payload, at + 12 + m->headers_length, m->payload_length) == 0);
     for (impl = 0; impl < FSMR_CRC32_IMPL_COUNT; impl++) {
         if (fsmr_crc32_available((fsmr_crc32_impl)impl)) {
+            int uncached;
             CHECK(fsmr_crc32_using((fsmr_crc32_impl)impl, 0, at, m->total_length - 4) == m->crc);
             CHECK(fsmr_crc32_using((fsmr_crc32_impl)impl, 0, at, 8) == m->prelude_crc);
+            for (uncached = 0; uncached < 2; uncached++) {
+                size_t n_copy = m->total_length - 4;
+                uint8_t *copy = (uint8_t *)malloc(n_copy);
+                CHECK(copy != NULL);
+                CHECK(fsmr_crc32_copy_using((fsmr_crc32_impl)impl, 0, copy, at, n_copy, uncached) == m->crc);
+                CHECK(memcmp(copy, at, n_copy) == 0);
+                free(copy);
+            }
         }
     }
     if (out->count == out->capacity) {
@@ -186,7 +201,7 @@ static void check_message(const fsmr_message *m, const uint8_t *stream, size_t n
 
 /* Decode stream[0:n] fed as consecutive chunks of the given sizes. */
 static void run(const uint8_t *stream, size_t n, const size_t *sizes, size_t nchunks,
-                const uint32_t lim[2], outcome *out)
+                const uint32_t lim[2], uint32_t buffer_from, outcome *out)
 {
     fsmr_decoder dec;
     uint8_t *payload = NULL;
@@ -194,6 +209,7 @@ static void run(const uint8_t *stream, size_t n, const size_t *sizes, size_t nch
     size_t start = 0, c;
     memset(out, 0, sizeof(*out));
     fsmr_decoder_init(&dec, lim[0], lim[1]);
+    dec.buffer_payloads_from = buffer_from;
     for (c = 0; c < nchunks && !out->failed; c++) {
         size_t len = sizes[c], pos = 0, stalls = 0;
         uint8_t *chunk = (uint8_t *)malloc(len ? len : 1);
@@ -230,6 +246,8 @@ static void run(const uint8_t *stream, size_t n, const size_t *sizes, size_t nch
             }
             CHECK(st == FSMR_MESSAGE);
             CHECK(!m.payload_in_dst || m.payload_length == 0 || m.payload == payload);
+            /* A payload asked for in a buffer always comes in one. */
+            CHECK(!buffer_from || m.payload_length < buffer_from || m.payload_in_dst);
             check_message(&m, stream, n, offset, lim, out);
             offset += m.total_length;
             if (m.payload_in_dst) {
@@ -418,11 +436,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     fail_alloc = (head[0] & 0x40) != 0;
-    run(stream, n, sizes, nchunks, lim, &chunked);
+    run(stream, n, sizes, nchunks, lim, 0, &chunked);
     fail_alloc = 0;
     if (!(head[0] & 0x40)) {
-        /* The same stream in one piece must decode the same way. */
-        run(stream, n, &n, n ? 1 : 0, lim, &whole);
+        /* The same stream in one piece must decode the same way, with its
+           payloads in place or in buffers of their own. */
+        run(stream, n, &n, n ? 1 : 0, lim, 0, &whole);
+        same_outcome(&chunked, &whole);
+        free(whole.records);
+        run(stream, n, &n, n ? 1 : 0, lim, 1, &whole);
         same_outcome(&chunked, &whole);
         free(whole.records);
     } else if (chunked.failed && chunked.err.code == FSMR_ERR_NO_MEMORY) {

@@ -3,13 +3,18 @@ stream for every error the decoder can report.
 
     python tests/fuzz/make_corpus.py            # rewrites tests/fuzz/corpus/seed-*
 
+The text harness (fuzz_text.c) has a corpus of its own, corpus_text: the
+token fixtures and generated model outputs (tests/support/model_output.py)
+under each format and a few part sizes.
+
 Seeds are named ``seed-<what>-<variant>``; inputs the fuzzers found
 interesting are kept beside them under their content hash. Each seed goes in
 under a few control prefixes (see fuzz_input.py) so that the fuzzers start
 from small and whole-stream chunking and from tight and default limits.
 The HTTP-chunked seeds (control bit 7) wrap some of the streams in chunked
 transfer coding, or break it in every way the decoder reports; they go in
-under one prefix each, as many bodies make a small corpus go further.
+under one prefix each, as many bodies make a small corpus go further. The
+text seeds (``seed-lines-*``) are model-server output for the line splitters.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from fuzz_input import control  # noqa: E402
 from support.wire import frame  # noqa: E402
 
 CORPUS = HERE / "corpus"
+TEXT_CORPUS = HERE / "corpus_text"
+TEXT_FORMATS = ("auto", "tgi", "lmi", "openai", "raw")
 
 
 def _flip(wire: bytes, index: int) -> bytes:
@@ -126,6 +133,45 @@ def chunked_bodies() -> Dict[str, bytes]:
     }
 
 
+def text_streams() -> Dict[str, bytes]:
+    """Model-server output for the line splitters (see fuzz_codec.py: every
+    input is also split into lines by both backends; cut byte by byte, a
+    0xFE byte is a None part and 0xFD an int part)."""
+    return {
+        "lines-crlf": b'data:{"token":{"text":"a"}}\r\n\r\ndata: [DONE]\r\n\r\n',
+        "lines-json": b'{"token": {"id": [1], "text": "A"}}\n{"code":424,"error":""}',
+        "lines-none-part": b"a\n\xfeb\n",
+        "lines-int-part": b"a\r\xfd\nb",
+    }
+
+
+def text_seeds() -> Dict[str, bytes]:
+    """Model outputs: the token fixtures, and generated ones of every kind."""
+    import random
+
+    from support import model_output
+
+    fixtures = HERE.parent / "support" / "fixtures" / "tokens"
+    seeds = {p.stem: p.read_bytes() for p in sorted(fixtures.glob("*.*")) if p.suffix != ".md" and not p.name.startswith(".")}
+    for n in range(12):
+        seeds[f"generated-{n}"] = model_output.output(random.Random(n))
+    return seeds
+
+
+def write_text_corpus() -> int:
+    """fuzz_text.c's input: byte 0 the format (bits 0-2) and the largest part (bits 3-5), bytes 1-2 a seed."""
+    TEXT_CORPUS.mkdir(exist_ok=True)
+    for old in TEXT_CORPUS.glob("seed-*"):
+        old.unlink()
+    count = 0
+    for name, stream in text_seeds().items():
+        for code, fmt in enumerate(TEXT_FORMATS):
+            for cap in (7, 2):  # whole, and parts of up to 3 bytes
+                (TEXT_CORPUS / f"seed-{name}-{fmt}-{cap}").write_bytes(bytes([code | cap << 3, 0, count & 255]) + stream)
+                count += 1
+    return count
+
+
 def main() -> None:
     CORPUS.mkdir(exist_ok=True)
     for old in CORPUS.glob("seed-*"):
@@ -141,11 +187,16 @@ def main() -> None:
         for variant, prefix in variants.items():
             (CORPUS / f"seed-{name}-{variant}").write_bytes(prefix + stream)
             count += 1
+    for name, stream in text_streams().items():
+        for variant in ("whole", "bytewise"):
+            (CORPUS / f"seed-{name}-{variant}").write_bytes(variants[variant] + stream)
+            count += 1
     prefix = control(repair=True, chunk_cap=4, seed=1, http_chunked=True)
     for name, body in chunked_bodies().items():
         (CORPUS / f"seed-chunked-{name}").write_bytes(prefix + body)
         count += 1
     print(f"wrote {count} seeds to {CORPUS}")
+    print(f"wrote {write_text_corpus()} seeds to {TEXT_CORPUS}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python tests/fuzz/run.py atheris --seconds 60          # both backends, via atheris
     python tests/fuzz/run.py atheris --instrumented ...    # ... with C coverage feedback
     python tests/fuzz/run.py libfuzzer --seconds 600       # the C core alone, ASan+UBSan
-    python tests/fuzz/run.py replay [--valgrind|--sanitize]  # the corpus through a gcc build
+    python tests/fuzz/run.py libfuzzer --text ...          # the text fast path (csrc/text.c) alone
+    python tests/fuzz/run.py replay [--valgrind|--sanitize]  # both corpora through a gcc build
 
 Each run starts from tests/fuzz/corpus and writes what it finds to a scratch
 directory; ``--merge`` adds the inputs that reach new coverage to the corpus
@@ -32,6 +33,7 @@ from typing import List, Optional
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CORPUS = HERE / "corpus"
+TEXT_CORPUS = HERE / "corpus_text"
 SANITIZE = "-fsanitize=fuzzer,address,undefined"
 
 
@@ -47,22 +49,27 @@ def _need(tool: str) -> str:
     return path
 
 
-def _build_libfuzzer(out: Path) -> Path:
+def _sources(text: bool) -> List[Path]:
+    if text:  # fuzz_text.c includes csrc/text.c
+        return [HERE / "fuzz_text.c"]
+    return [HERE / "fuzz_decoder.c", ROOT / "csrc" / "crc32.c", ROOT / "csrc" / "chunked.c"]
+
+
+def _build_libfuzzer(out: Path, text: bool) -> Path:
     clang = _need("clang")
-    exe = out / "fuzz_decoder"
+    exe = out / ("fuzz_text" if text else "fuzz_decoder")
     cmd = [clang, "-g", "-O1", SANITIZE, "-fno-sanitize-recover=undefined", f"-I{ROOT / 'csrc'}",
-           HERE / "fuzz_decoder.c", ROOT / "csrc" / "crc32.c", ROOT / "csrc" / "chunked.c", "-o", exe]
+           *_sources(text), "-o", exe]
     if _run(cmd) != 0:
         sys.exit("building the libFuzzer harness failed")
     return exe
 
 
-def _build_replay(out: Path, sanitize: bool) -> Path:
+def _build_replay(out: Path, sanitize: bool, text: bool) -> Path:
     cc = os.environ.get("CC") or _need("gcc")
-    exe = out / "replay"
+    exe = out / ("replay_text" if text else "replay")
     flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"] if sanitize else []
-    cmd = [cc, "-g", "-O1", *flags, "-DFSMR_FUZZ_MAIN", f"-I{ROOT / 'csrc'}",
-           HERE / "fuzz_decoder.c", ROOT / "csrc" / "crc32.c", ROOT / "csrc" / "chunked.c", "-o", exe]
+    cmd = [cc, "-g", "-O1", *flags, "-DFSMR_FUZZ_MAIN", f"-I{ROOT / 'csrc'}", *_sources(text), "-o", exe]
     if _run(cmd) != 0:
         sys.exit("building the replay driver failed")
     return exe
@@ -92,14 +99,14 @@ def _instrumented_env(out: Path) -> dict:
     return dict(os.environ, PYTHONPATH=str(tree / "src"), LD_PRELOAD=str(preload))
 
 
-def _fuzz_args(args: argparse.Namespace, work: Path, artifacts: Path) -> List[str]:
+def _fuzz_args(args: argparse.Namespace, work: Path, artifacts: Path, corpus: Path = CORPUS) -> List[str]:
     return [f"-max_total_time={args.seconds}", "-timeout=30", "-rss_limit_mb=4096", "-max_len=8192",
-            "-print_final_stats=1", f"-artifact_prefix={artifacts}/", *args.extra, str(work), str(CORPUS)]
+            "-print_final_stats=1", f"-artifact_prefix={artifacts}/", *args.extra, str(work), str(corpus)]
 
 
-def _merge(cmd_prefix: List[str], work: Path, env: Optional[dict] = None) -> None:
+def _merge(cmd_prefix: List[str], work: Path, env: Optional[dict] = None, corpus: Path = CORPUS) -> None:
     # Merge the run's finds into the committed corpus, keeping only new coverage.
-    _run([*cmd_prefix, "-merge=1", str(CORPUS), str(work)], env=env)
+    _run([*cmd_prefix, "-merge=1", str(corpus), str(work)], env=env)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -110,6 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--valgrind", action="store_true", help="replay: under valgrind memcheck")
     parser.add_argument("--sanitize", action="store_true", help="replay: built with ASan and UBSan")
     parser.add_argument("--merge", action="store_true", help="add new coverage to the corpus")
+    parser.add_argument("--text", action="store_true", help="libfuzzer: the text fast path's harness (fuzz_text.c)")
     parser.add_argument("--artifacts", type=Path, default=None, help="where crash inputs go")
     parser.add_argument("extra", nargs="*", help="more libFuzzer flags, after --")
     args = parser.parse_args(argv)
@@ -123,17 +131,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.harness == "replay":
             if args.valgrind and args.sanitize:
                 parser.error("--valgrind and --sanitize do not mix")
-            exe = _build_replay(out, args.sanitize)
-            cmd = [exe, CORPUS]
-            if args.valgrind:
-                cmd = [_need("valgrind"), "--leak-check=full", "--show-leak-kinds=all",
-                       "--errors-for-leak-kinds=all", "--error-exitcode=1", "-q", *cmd]
-            return _run(cmd)
+            status = 0
+            for text, corpus in ((False, CORPUS), (True, TEXT_CORPUS)):
+                cmd = [_build_replay(out, args.sanitize, text), corpus]
+                if args.valgrind:
+                    cmd = [_need("valgrind"), "--leak-check=full", "--show-leak-kinds=all",
+                           "--errors-for-leak-kinds=all", "--error-exitcode=1", "-q", *cmd]
+                status = status or _run(cmd)
+            return status
         if args.harness == "libfuzzer":
-            exe = _build_libfuzzer(out)
-            status = _run([exe, *_fuzz_args(args, work, artifacts)])
+            corpus = TEXT_CORPUS if args.text else CORPUS
+            exe = _build_libfuzzer(out, args.text)
+            status = _run([exe, *_fuzz_args(args, work, artifacts, corpus)])
             if status == 0 and args.merge:
-                _merge([exe], work)
+                _merge([exe], work, corpus=corpus)
             return status
         env = _instrumented_env(out) if args.instrumented else None
         harness = [sys.executable, HERE / "fuzz_codec.py"]

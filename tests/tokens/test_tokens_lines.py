@@ -1,32 +1,26 @@
-"""fastsmr.lines and fastsmr.sse_events: whatever the chunking, the same result
-as a straightforward reference over the whole stream."""
+"""fastsmr.lines: whatever the chunking, the same result as a straightforward
+reference over the whole stream, and the same in the C and the pure-Python
+backend whatever the parts (of any type)."""
 
 from __future__ import annotations
 
+import array
+import contextlib
 import io
-import re
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastsmr
-from fastsmr import SSEEvent
+from fastsmr.codec import _codec_py
+from support.token_streams import chunked
 
-
-def cut(data: bytes, points) -> List[bytes]:
-    """``data`` split at the given offsets (duplicates give empty parts)."""
-    bounds = [0, *sorted(points), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
-
-
-@st.composite
-def chunked(draw, data: bytes):
-    """``data`` cut at arbitrary offsets, the parts as bytes, bytearray or memoryview."""
-    points = draw(st.lists(st.integers(0, len(data)), max_size=12))
-    kinds = st.sampled_from([bytes, bytearray, memoryview])
-    return [draw(kinds)(part) for part in cut(data, points)]
+try:
+    from fastsmr.codec import _codec_c
+except ImportError:  # the pure-only install
+    _codec_c = None
 
 
 # Bytes rich in what matters here: line ends, colons, spaces, multi-byte UTF-8.
@@ -106,134 +100,86 @@ def test_lines_long_line_across_many_parts(backend):
     assert out == [b"x" * 5_000_000, b"end"]
 
 
-# -- sse_events ----------------------------------------------------------------
+# -- parts that are not bytes: the same error in both backends, never an early end --
 
 
-def reference_sse(data: bytes) -> List[Tuple[str, str, str, Optional[int]]]:
-    """The WHATWG event-stream interpretation, step by step over the decoded stream."""
-    text = data.decode("utf-8", "replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    # Only terminated lines count: an unterminated last line is never processed.
-    lines = re.split(r"\r\n|\r|\n", text)[:-1]
-    events = []
-    data_buffer, event_type, last_id, retry = "", "", "", None
-    for line in lines:
-        if line == "":
-            if data_buffer == "":
-                event_type = ""
-                continue
-            if data_buffer.endswith("\n"):
-                data_buffer = data_buffer[:-1]
-            events.append((event_type or "message", data_buffer, last_id, retry))
-            data_buffer, event_type = "", ""
-            continue
-        if line.startswith(":"):
-            continue
-        if ":" in line:
-            name, value = line.split(":", 1)
-            if value.startswith(" "):
-                value = value[1:]
-        else:
-            name, value = line, ""
-        if name == "event":
-            event_type = value
-        elif name == "data":
-            data_buffer += value + "\n"
-        elif name == "id":
-            if "\0" not in value:
-                last_id = value
-        elif name == "retry":
-            if value and all(c in "0123456789" for c in value):
-                retry = int(value)
-    return events
+def test_lines_none_is_a_part_not_the_end(backend):
+    it = fastsmr.lines([b"a\n", None, b"b\n"])
+    assert next(it) == b"a"
+    with pytest.raises(TypeError, match=r"^a part must be bytes-like \(bytes, bytearray, memoryview\), got NoneType$"):
+        next(it)
 
 
-field_lines = st.lists(
-    st.tuples(
-        st.sampled_from(["data", "event", "id", "retry", ":", "dat", "data ", "", "\ufeffdata"]),
-        st.sampled_from([":", ": ", ":  ", ""]),
-        st.sampled_from(["", "x", "a b", "日本", "12", "1a", "\0", ":", " lead", "🚀"]),
-        st.sampled_from(["\n", "\r", "\r\n"]),
-    ),
-    max_size=25,
+def test_lines_int_is_no_part(backend):
+    # bytes(123) would be 123 NUL bytes.
+    with pytest.raises(TypeError, match=r"^a part must be bytes-like \(bytes, bytearray, memoryview\), got int$"):
+        list(fastsmr.lines([123]))
+    with pytest.raises(TypeError, match="got str$"):
+        list(fastsmr.lines([b"x", "text\n"]))
+
+
+def test_lines_event_dicts_name_payload_parts(backend):
+    with pytest.raises(TypeError, match=r"got dict: an event of an event stream\? pass fastsmr.payload_parts"):
+        list(fastsmr.lines([{"PayloadPart": {"Bytes": b"a\n"}}]))
+
+
+def test_lines_any_buffer_is_a_part(backend):
+    parts = [bytearray(b"a\nb"), memoryview(b"c\n"), array.array("B", b"d\n"), memoryview(array.array("H", [0x0A41]))]
+    assert list(fastsmr.lines(parts)) == [b"a", b"bc", b"d", b"A"]  # 0x0A41 little-endian is "A\n"
+
+
+@contextlib.contextmanager
+def using(module):
+    saved = fastsmr.codec.backend.impl
+    fastsmr.codec.backend.impl = module
+    try:
+        yield
+    finally:
+        fastsmr.codec.backend.impl = saved
+
+
+def outcome(parts: List[Any], keepends: bool) -> Tuple[List[bytes], Optional[Tuple[str, str]]]:
+    """The lines up to the first error, and that error's type and message."""
+    got: List[bytes] = []
+    try:
+        for line in fastsmr.lines(parts, keepends=keepends):
+            got.append(line)
+    except Exception as exc:  # any exception: both backends must raise the same
+        return got, (type(exc).__name__, str(exc))
+    return got, None
+
+
+def agree(parts: List[Any], keepends: bool) -> None:
+    if _codec_c is None:
+        pytest.skip("the C extension is not installed")
+    with using(_codec_c):
+        c = outcome(parts, keepends)
+    with using(_codec_py):
+        python = outcome(parts, keepends)
+    assert c == python
+
+
+# Parts of every kind: bytes rich in line ends, other buffers, and things that are not bytes-like.
+not_bytes_like = st.sampled_from([None, 0, 123, "a\n", {"PayloadPart": {"Bytes": b"x\n"}}, [10], 1.5, object()])
+buffers = st.tuples(st.binary(max_size=24), st.sampled_from([bytes, bytearray, memoryview, lambda b: array.array("B", b)]))
+any_part = st.one_of(
+    stream_bytes,
+    buffers.map(lambda pair: pair[1](pair[0])),
+    not_bytes_like,
 )
 
 
-@given(st.data(), field_lines, st.booleans())
-def test_sse_matches_reference_for_any_chunking(data, lines, bom):
-    stream = ("\ufeff" if bom else "") + "".join(name + sep + value + end for name, sep, value, end in lines)
-    encoded = stream.encode()
-    expected = reference_sse(encoded)
-    parts = data.draw(chunked(encoded))
-    assert [tuple(e) for e in fastsmr.sse_events(parts)] == expected
+@given(st.lists(any_part, max_size=12), st.booleans())
+def test_lines_backends_agree_on_any_parts(parts, keepends):
+    agree(parts, keepends)
 
 
-@given(st.data(), stream_bytes)
-def test_sse_matches_reference_on_arbitrary_bytes(data, stream):
-    # Invalid UTF-8 included: fields decode with U+FFFD as the standard says.
-    parts = data.draw(chunked(stream))
-    assert [tuple(e) for e in fastsmr.sse_events(parts)] == reference_sse(stream)
+@given(st.data(), st.binary(max_size=200), st.booleans())
+def test_lines_backends_agree_on_random_bytes(data, stream, keepends):
+    agree(data.draw(chunked(stream)), keepends)
 
 
-def events(*parts: bytes) -> List[SSEEvent]:
-    return list(fastsmr.sse_events(parts))
-
-
-def test_sse_data_lines_join_with_newline():
-    assert events(b"data: first\ndata\ndata:  two spaces\n\n") == [SSEEvent("message", "first\n\n two spaces", "", None)]
-
-
-def test_sse_blank_data_dispatches_empty_event():
-    assert events(b"data:\n\n") == [SSEEvent("message", "")]
-    assert events(b"data\n\n") == [SSEEvent("message", "")]
-
-
-def test_sse_event_without_data_is_not_dispatched_and_type_resets():
-    assert events(b"event: ping\n\ndata: x\n\n") == [SSEEvent("message", "x")]
-    assert events(b"event: add\ndata: 1\n\ndata: 2\n\n") == [SSEEvent("add", "1"), SSEEvent("message", "2")]
-
-
-def test_sse_comments_and_unknown_fields_are_ignored():
-    assert events(b": keep-alive\nfoo: bar\ndata: x\n:\n\n") == [SSEEvent("message", "x")]
-
-
-def test_sse_id_persists_and_nul_ids_are_ignored():
-    got = events(b"id: 1\ndata: a\n\ndata: b\n\nid: 2\0\ndata: c\n\nid\ndata: d\n\n")
-    assert [(e.data, e.id) for e in got] == [("a", "1"), ("b", "1"), ("c", "1"), ("d", "")]
-
-
-def test_sse_retry_takes_digits_only():
-    got = events(b"retry: 3000\ndata: a\n\nretry: 10s\ndata: b\n\nretry:\ndata: c\n\nretry: 250\ndata: d\n\n")
-    assert [e.retry for e in got] == [3000, 3000, 3000, 250]
-
-
-def test_sse_line_ends_of_every_kind():
-    for end in (b"\n", b"\r", b"\r\n"):
-        assert events(b"data: a" + end + b"data: b" + end + end) == [SSEEvent("message", "a\nb")]
-
-
-def test_sse_cr_at_chunk_end_pairs_with_lf_in_next_chunk():
-    # Without pairing, the LF would be read as a blank line and dispatch early.
-    assert events(b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n") == [SSEEvent("message", "a\nb")]
-    assert events(b"data: a\r", b"", b"\ndata: b\r\n\r\n") == [SSEEvent("message", "a\nb")]
-
-
-def test_sse_bom_only_at_stream_start():
-    assert events(b"\xef\xbb", b"\xbfdata: a\n\n") == [SSEEvent("message", "a")]
-    # A second BOM is part of the field name, so the line is an unknown field.
-    assert events(b"\xef\xbb\xbf\xef\xbb\xbfdata: a\n\n") == []
-
-
-def test_sse_unterminated_event_is_discarded():
-    assert events(b"data: a\n\ndata: b\n") == [SSEEvent("message", "a")]
-    assert events(b"data: a\n\ndata: b") == [SSEEvent("message", "a")]
-
-
-def test_sse_invalid_utf8_is_replaced():
-    assert events(b"data: \xff\xfe ok\n\n") == [SSEEvent("message", "\ufffd\ufffd ok")]
-
-
-def test_sse_event_type_fields():
-    (event,) = events(b"event: token\nid: 7\nretry: 5\ndata: {}\n\n")
-    assert (event.event, event.data, event.id, event.retry) == ("token", "{}", "7", 5)
+def test_lines_backends_agree_on_large_parts():
+    body = b"".join(b"line %d\r\n" % i for i in range(10000)) + b"tail"
+    agree([body[:7], body[7:], b"\n"], False)
+    agree([body[:7], None, body[7:]], True)

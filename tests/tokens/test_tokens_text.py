@@ -3,8 +3,6 @@ whatever the chunking, with either JSON parser."""
 
 from __future__ import annotations
 
-import json
-import pathlib
 from typing import Iterator, List
 
 import pytest
@@ -14,8 +12,10 @@ from hypothesis import strategies as st
 import fastsmr
 from fastsmr import ModelServerError, TextStreamError
 from fastsmr.tokens import text as _text
+from support.token_streams import FIXTURES, SERIALISERS, chunked, cut, tgi
 
-FIXTURES = pathlib.Path(__file__).parent.parent / "support" / "fixtures" / "tokens"
+# text_stream has one implementation; it runs on both backends all the same.
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture(params=["stdlib", "orjson"])
@@ -29,74 +29,16 @@ def json_parser(request, monkeypatch) -> str:
     return request.param
 
 
-# The json_parser fixture only swaps a function: nothing needs resetting per example.
+# The fixtures only swap a function or a module: nothing needs resetting per example.
 per_parser = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def cut(data: bytes, points) -> List[bytes]:
-    bounds = [0, *sorted(points), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
-
-
-@st.composite
-def chunked(draw, data: bytes):
-    return cut(data, draw(st.lists(st.integers(0, len(data)), max_size=16)))
 
 
 def texts(parts, format="auto", **kwargs) -> List[str]:
     return list(fastsmr.text_stream(parts, format, **kwargs))
 
 
-# -- serialisers: each writes a token list the way its server does -------------------
-
 tokens_strategy = st.lists(st.text(max_size=6), min_size=1, max_size=12)
 line_ends = st.sampled_from(["\n", "\r\n", "\r"])
-
-
-def tgi(tokens: List[str], end: str = "\n", space: str = "") -> bytes:
-    events = []
-    for i, token in enumerate(tokens):
-        body = {"index": i + 1, "token": {"id": i, "text": token, "logprob": -0.5, "special": False},
-                "generated_text": None, "details": None}
-        events.append(body)
-    # The end-of-sequence token is special; the final event repeats the whole text.
-    events.append({"token": {"id": 2, "text": "</s>", "logprob": -0.1, "special": True},
-                   "generated_text": "".join(tokens), "details": {"finish_reason": "eos_token"}})
-    return "".join(f"data:{space}{json.dumps(e, ensure_ascii=False)}{end}{end}" for e in events).encode()
-
-
-def lmi(tokens: List[str], end: str = "\n") -> bytes:
-    lines = [{"token": {"id": [i], "text": t, "log_prob": -0.5}} for i, t in enumerate(tokens)]
-    lines[-1]["generated_text"] = "".join(tokens)
-    lines[-1]["details"] = {"finish_reason": "length", "generated_tokens": len(tokens)}
-    return "".join(json.dumps(line, ensure_ascii=False) + end for line in lines).encode()
-
-
-def openai_chat(tokens: List[str], end: str = "\n") -> bytes:
-    def chunk(delta, finish=None):
-        return {"id": "c", "object": "chat.completion.chunk", "model": "m",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-
-    chunks = [chunk({"role": "assistant", "content": ""})]
-    chunks += [chunk({"content": t}) for t in tokens]
-    chunks.append(chunk({}, "stop"))
-    body = "".join(f"data: {json.dumps(c, ensure_ascii=False)}{end}{end}" for c in chunks)
-    return (body + f"data: [DONE]{end}{end}").encode()
-
-
-def openai_completion(tokens: List[str], end: str = "\n") -> bytes:
-    chunks = [{"id": "c", "object": "text_completion", "choices": [{"index": 0, "text": t, "finish_reason": None}]}
-              for t in tokens]
-    body = "".join(f"data: {json.dumps(c, ensure_ascii=False)}{end}{end}" for c in chunks)
-    return (body + f"data: [DONE]{end}{end}").encode()
-
-
-SERIALISERS = {
-    "tgi": (tgi, "tgi"),
-    "lmi": (lmi, "lmi"),
-    "openai-chat": (openai_chat, "openai"),
-    "openai-completion": (openai_completion, "openai"),
-}
 
 
 # -- round trips -------------------------------------------------------------------
@@ -106,10 +48,10 @@ SERIALISERS = {
 @pytest.mark.parametrize("name", sorted(SERIALISERS))
 @given(data=st.data(), tokens=tokens_strategy, end=line_ends)
 def test_any_chunking_gives_back_the_text(json_parser, name, data, tokens, end):
-    serialise, format = SERIALISERS[name]
+    units, format = SERIALISERS[name]
     if name == "lmi" and end == "\r":
         end = "\n"  # JSON lines end in LF or CRLF; a lone CR is an SSE line end only
-    stream = serialise(tokens, end)
+    stream = b"".join(units(tokens, end))
     parts = data.draw(chunked(stream))
     assert "".join(texts(parts, format)) == "".join(tokens)
     assert "".join(texts(parts)) == "".join(tokens)  # auto-detected
@@ -159,8 +101,8 @@ def boundaries(stream: bytes) -> List[int]:
 )
 def test_every_interesting_single_cut(json_parser, name, end):
     tokens = ["Grüße", " 日本語", "", " 🚀\n", "x"]
-    serialise, format = SERIALISERS[name]
-    stream = serialise(tokens, end)
+    units, format = SERIALISERS[name]
+    stream = b"".join(units(tokens, end))
     points = boundaries(stream)
     assert points
     for point in points:
@@ -250,7 +192,8 @@ def test_error_surfaces_before_the_next_part_is_read(json_parser):
 def test_lmi_error_line(json_parser):
     got, error = consume_until_error((FIXTURES / "lmi_error.jsonl").read_bytes())
     assert got == ["Once", " upon"]
-    assert "finish_reason 'error'" in error.message
+    assert (error.finish_reason, error.message) == ("error", "")  # this capture carries no message
+    assert "finish_reason 'error'" in str(error) and "the server gave no message" in str(error)
     assert error.body["details"]["finish_reason"] == "error"
 
 
@@ -285,21 +228,23 @@ def test_error_shapes(json_parser, stream, message, error_type, code):
 @pytest.mark.parametrize(
     "stream, format, match",
     [
-        (b'data: {"token": {"text": "a"}\n\n', "tgi", "invalid JSON"),
+        (b'data: {"token": {"text": "a"}\n\n', "tgi", "an event whose data is not JSON"),
         (b'{"choices": []}\n', "lmi", "token object"),
         (b'data: {"token": {"text": "a"}}\n\n', "openai", "OpenAI chunk"),
-        (b"data: [1, 2]\n\n", "auto", "got a JSON list"),
+        (b"data: [1, 2]\n\n", "auto", "a JSON list, not"),
         (b'{"unexpected": true}\n', "auto", r"keys \['unexpected'\]"),
         (b'data: {"token": {"text": 5}}\n\n', "tgi", "token object"),
         (b'data: {"choices": [{"index": 0, "delta": {"content": 5}}]}\n\n', "openai", "OpenAI chunk"),
-        (b'data: {"token": {"text": "a"}}\n\ndata: {"tok', "auto", "invalid JSON"),  # cut inside the last event
+        (b'data: {"token": {"text": "a"}}\n\ndata: {"tok', "auto", "not JSON"),  # cut inside the last event
     ],
 )
 def test_content_that_does_not_fit(json_parser, stream, format, match):
     with pytest.raises(TextStreamError, match=match) as info:
         texts([stream], format)
     assert not isinstance(info.value, ModelServerError)
-    assert info.value.line
+    assert info.value.line and info.value.format == format
+    assert info.value.offset == stream.rindex(b"data:" if b"data:" in stream else b"{")
+    assert f"{format} stream, byte {info.value.offset}: " in str(info.value)
 
 
 def test_invalid_utf8_in_json_follows_errors(json_parser):
@@ -329,7 +274,8 @@ def test_docstring_examples():
 
     import fastsmr.aio
 
-    for module in (fastsmr.tokens.lines, fastsmr.tokens.sse, fastsmr.tokens.text, fastsmr.aio):
+    for module in (fastsmr.tokens.lines, fastsmr.tokens.sse, fastsmr.tokens.text, fastsmr.tokens.errors,
+                   fastsmr.tokens.parts, fastsmr.aio):
         result = doctest.testmod(module, extraglobs={"fastsmr": fastsmr})
         assert result.attempted and not result.failed, module
 
@@ -348,19 +294,29 @@ def test_done_stops_text_and_drains_the_rest():
     consumed = []
 
     def parts() -> Iterator[bytes]:
-        for part in (b'data: {"choices":[{"index":0,"text":"a"}]}\n\ndata: [DONE]\n\n',
-                     b'data: {"choices":[{"index":0,"text":"late"}]}\n\n', b"trailing"):
+        for part in (b'data: {"choices":[{"index":0,"text":"a"}]}\n\ndata: [DONE]\n\n', b": keep-alive\n\n",
+                     b"data:\n\ndata: [DONE]\n\n", b"\n"):
             consumed.append(part)
             yield part
 
     assert texts(parts()) == ["a"]
-    assert len(consumed) == 3
+    assert len(consumed) == 4
 
 
-def test_other_choices_and_usage_chunks_are_skipped():
-    stream = (b'data: {"choices":[{"index":1,"delta":{"content":"B"}},{"index":0,"delta":{"content":"A"}}]}\n\n'
+def test_content_after_done_raises():
+    stream = b'data: {"choices":[{"index":0,"text":"a"}]}\n\ndata: [DONE]\n\ndata: {"choices":[{"index":0,"text":"late"}]}\n\n'
+    got = []
+    with pytest.raises(TextStreamError, match=r"after data: \[DONE\]") as info:
+        for text in fastsmr.text_stream([stream]):
+            got.append(text)
+    assert got == ["a"]
+    assert info.value.offset == stream.index(b'data: {"choices":[{"index":0,"text":"late"}]}')
+
+
+def test_usage_chunks_and_empty_deltas_are_framing():
+    stream = (b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"A","tool_calls":[]}}]}\n\n'
               b'data: {"choices":[],"usage":{"completion_tokens":1}}\n\n'
-              b'data: {"choices":[{"index":0,"delta":{"tool_calls":[]}}]}\n\ndata: [DONE]\n\n')
+              b'data: {"choices":[{"index":0,"delta":{"tool_calls":[]},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
     assert texts([stream]) == ["A"]
 
 

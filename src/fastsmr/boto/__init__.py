@@ -1,7 +1,8 @@
 """The public face of the boto3 and aiobotocore drop-in; botocore is imported on the first call only.
 
 ``import fastsmr`` must work without botocore (the codec has no dependencies),
-so these functions import the modules below when they run:
+so these functions import the modules below when they run; without botocore
+they raise a ``ModuleNotFoundError`` that names the extra to install.
 
 * :mod:`~fastsmr.boto.core` — one response's decoding state, shared by every
   reader of its body (no I/O);
@@ -11,6 +12,9 @@ so these functions import the modules below when they run:
 * :mod:`~fastsmr.boto.shapes` — botocore's events built by converters worked out per stream shape;
 * :mod:`~fastsmr.boto.errors` — decode errors as botocore's classes;
 * :mod:`~fastsmr.boto.streams` — taking over one EventStream;
+* :mod:`~fastsmr.boto.buffer` and :mod:`~fastsmr.boto.parsing` — botocore's
+  ``EventStreamBuffer`` and event parsers, for code that decodes without
+  ``EventStream`` (LiteLLM);
 * :mod:`~fastsmr.boto.compat` and :mod:`~fastsmr.boto.patches` — probing
   botocore's internals, and what install() sets.
 """
@@ -20,7 +24,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterator
 
-__all__ = ["install", "uninstall", "is_installed", "wrap", "payload_parts"]
+from .._extras import needs
+
+__all__ = ["install", "uninstall", "is_installed", "wrap", "payload_parts", "close_buffer"]
 
 
 def install() -> bool:
@@ -29,6 +35,11 @@ def install() -> bool:
     It covers the streams of clients made before and after the call, and
     aiobotocore's when aiobotocore is installed. Events, exceptions,
     ``get_initial_response()`` and ``close()`` stay exactly botocore's.
+    Code that decodes with ``botocore.eventstream.EventStreamBuffer`` itself
+    (LiteLLM) gets fastsmr's buffer from it, with the same messages and
+    exceptions, and botocore's event-stream parsers build events through
+    fastsmr's converters (see :mod:`fastsmr.boto.buffer` and
+    :mod:`fastsmr.boto.parsing`).
     Calling it again is harmless; it is thread-safe. If botocore's internals
     are not the ones fastsmr knows, it warns once
     (:class:`fastsmr.BotocoreCompatibilityWarning`), leaves botocore stock and
@@ -43,7 +54,8 @@ def install() -> bool:
     >>> fastsmr.is_installed()
     False
     """
-    from .patches import install as install_
+    with needs("fastsmr.boto.install()", "boto", "botocore"):
+        from .patches import install as install_
 
     return install_()
 
@@ -91,10 +103,11 @@ def wrap(event_stream: Any) -> Any:
     from .streams import is_async, unwrap
 
     stream = unwrap(event_stream)
-    if is_async(stream):
-        from .aio import wrap as wrap_one
-    else:
-        from .sync import wrap as wrap_one
+    with needs("fastsmr.wrap()", "boto", "botocore"):
+        if is_async(stream):
+            from .aio import wrap as wrap_one
+        else:
+            from .sync import wrap as wrap_one
     wrapped = wrap_one(stream)
     return event_stream if wrapped is stream else wrapped
 
@@ -113,6 +126,30 @@ def payload_parts(body: Any) -> Iterator[bytes]:
     ...     body = client.invoke_endpoint_with_response_stream(**request)["Body"]
     ...     return b"".join(fastsmr.payload_parts(body))
     """
-    from .sync import payload_parts as payload_parts_
+    with needs("fastsmr.payload_parts()", "boto", "botocore"):
+        from .sync import payload_parts as payload_parts_
 
     return payload_parts_(body)
+
+
+def close_buffer(buffer: Any) -> None:
+    """Declare the end of the stream an ``EventStreamBuffer`` was fed: raise if it ended inside a message.
+
+    botocore's buffer silently keeps the bytes of a message the stream never
+    finished; after the last ``add_data()`` and iteration, this raises
+    :class:`fastsmr.TruncatedStreamError` (also a
+    ``botocore.eventstream.ParserError``) saying how many bytes were left.
+    It takes fastsmr's buffer (what ``EventStreamBuffer()`` builds under
+    :func:`install`) and botocore's own.
+
+    >>> import fastsmr, botocore.eventstream
+    >>> buffer = botocore.eventstream.EventStreamBuffer()
+    >>> buffer.add_data(fastsmr.encode({}, b"whole"))
+    >>> [m.payload for m in buffer]
+    [b'whole']
+    >>> fastsmr.close_buffer(buffer)  # nothing left over: returns None
+    """
+    with needs("fastsmr.close_buffer()", "boto", "botocore"):
+        from .buffer import close
+
+    close(buffer)

@@ -1,7 +1,9 @@
 """Whether botocore's and aiobotocore's internals are the ones fastsmr replaces.
 
 The drop-in replaces a few private methods of ``EventStream`` (and
-aiobotocore's ``AioEventStream``) and builds botocore's message objects. Before
+aiobotocore's ``AioEventStream``), ``EventStreamBuffer``'s construction and
+the event parsers' ``_do_parse`` (whose probes are in :mod:`fastsmr.boto.buffer`
+and :mod:`fastsmr.boto.parsing`), and builds botocore's message objects. Before
 it does, each package is probed once per process: the classes, the methods'
 parameters, and a one-message stream read by the package's own generator. If
 anything differs, fastsmr warns once (:class:`fastsmr.BotocoreCompatibilityWarning`)
@@ -107,6 +109,16 @@ class _Probe:
 
 
 def _botocore_problems() -> List[str]:
+    problems = _event_stream_problems()
+    if problems:
+        return problems
+    # EventStreamBuffer and the event parsers, for code that decodes without EventStream
+    from . import buffer, parsing
+
+    return buffer.problems() + parsing.problems()
+
+
+def _event_stream_problems() -> List[str]:
     names = ("EventStream", "EventStreamMessage", "MessagePrelude", "NoInitialResponseError") + BOTOCORE_CLASSES
     missing = [name for name in names if not isinstance(getattr(bes, name, None), type)]
     if missing:

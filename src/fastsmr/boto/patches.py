@@ -36,9 +36,9 @@ class Target(NamedTuple):
 
 
 def _botocore() -> Patches:
-    from . import sync
+    from . import buffer, parsing, sync
 
-    return sync.patches()
+    return sync.patches() + buffer.patches() + parsing.patches()
 
 
 def _aiobotocore() -> Patches:

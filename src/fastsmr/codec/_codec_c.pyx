@@ -7,7 +7,9 @@
 #   and header-block caches are touched only between _enter() and _leave(),
 #   which let one call at a time in (a critical section guards the busy
 #   flag on free-threaded builds); a second thread gets a RuntimeError,
-#   never shared writes.
+#   never shared writes. The GIL-free copy of a large payload writes only
+#   into the bytes object the decoder allocated for it and has not handed
+#   out yet.
 #   (``buffered`` reads one aligned 32-bit count without claiming it.)
 # * A Message's fields are set when it is built; the one written later, the
 #   private copy of its headers made on first access, is made under the
@@ -52,7 +54,9 @@ from .errors import (
 from .message import (
     DEFAULT_MAX_HEADERS_LENGTH,
     DEFAULT_MAX_PAYLOAD_LENGTH,
+    check_converters,
     check_limit,
+    convert_header,
     message_repr,
 )
 
@@ -155,6 +159,28 @@ def _crc32_using(str name, data, value=0):
     finally:
         PyBuffer_Release(&view)
     return crc
+
+
+def _crc32_copy_using(str name, data, value=0, bint uncached=False, Py_ssize_t at=0):
+    """``crc32`` through the named implementation's copying twin: ``(crc, out)``.
+
+    ``out`` is ``at + len(data) + 64`` bytes of 0xA5 with the copy at ``at``,
+    so a test can see both the copy and that nothing around it was written.
+    """
+    cdef fsmr_crc32_impl impl = _impl_named(name)
+    cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
+    cdef Py_buffer view
+    cdef bytes out
+    if at < 0:
+        raise ValueError("at must be >= 0")
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(NULL, at + view.len + 64)
+        memset(PyBytes_AS_STRING(out), 0xA5, at + view.len + 64)
+        crc = fsmr_crc32_copy_using(impl, crc, PyBytes_AS_STRING(out) + at, view.buf, <size_t>view.len, uncached)
+    finally:
+        PyBuffer_Release(&view)
+    return crc, out
 
 
 # A Message only refers to a dict of str/int/bytes/bool and to bytes, so it
@@ -278,6 +304,14 @@ cdef class Decoder:
     Feed it chunks as they arrive; each call returns the messages the chunk
     completed. ``close()`` checks that the stream did not end mid-message.
 
+    ``header_converters`` maps header value type codes (0 true, 1 false,
+    2 byte, 3 short, 4 integer, 5 long, 6 byte array, 7 string,
+    8 timestamp, 9 uuid) to callables: a value of such a type goes, as it
+    would otherwise be returned, through its callable, and the result is
+    the header's value (a header block that repeats is converted once).
+    What a converter raises becomes an ``InvalidHeader`` naming the header,
+    caused by it.
+
     >>> import fastsmr
     >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
     >>> d = fastsmr.Decoder()
@@ -295,6 +329,7 @@ cdef class Decoder:
     cdef cached_str _strings[CACHE_SLOTS]
     cdef cached_block _blocks[BLOCK_SLOTS]
     cdef unsigned int _next_block
+    cdef tuple _convert  # header_converters indexed by type code, or None
 
     def __cinit__(self):
         fsmr_decoder_init(&self._dec, 0, 0)
@@ -302,17 +337,24 @@ cdef class Decoder:
         memset(self._blocks, 0, sizeof(self._blocks))
 
     def __init__(self, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
-                 max_headers_length=DEFAULT_MAX_HEADERS_LENGTH):
+                 max_headers_length=DEFAULT_MAX_HEADERS_LENGTH, header_converters=None):
         cdef uint32_t max_headers = check_limit("max_headers_length", max_headers_length)
         cdef uint32_t max_payload = check_limit("max_payload_length", max_payload_length)
+        cdef tuple convert = check_converters(header_converters)
         # A second __init__ frees the header buffer and the payload being
         # assembled: never while a feed() in another thread writes into them.
         self._enter("__init__")
         try:
             fsmr_decoder_free(&self._dec)
             fsmr_decoder_init(&self._dec, max_headers, max_payload)
+            # Every payload ends up in a bytes object: a large one is copied
+            # there by the C core, checksummed in the same pass and without
+            # the GIL, even when the whole message is in one chunk.
+            self._dec.buffer_payloads_from = NOGIL_WORK
             self._payload = None
             self._error = None
+            self._convert = convert
+            self._drop_blocks()
         finally:
             self._leave()
 
@@ -336,6 +378,13 @@ cdef class Decoder:
     cdef void _leave(self) noexcept:
         with cython.critical_section(self):
             self._busy = False
+
+    cdef void _drop_blocks(self) noexcept:
+        # Parsed header blocks depend on the converters: a new __init__ forgets them.
+        cdef int i
+        for i in range(BLOCK_SLOTS):
+            Py_XDECREF(self._blocks[i].headers)
+            self._blocks[i].headers = NULL
 
     def __dealloc__(self):
         cdef int i
@@ -412,6 +461,8 @@ cdef class Decoder:
                     value = PyBytes_FromStringAndSize(<const char *>h.value, h.value_length)
                 else:
                     value = h.integer
+                if self._convert is not None and self._convert[h.type] is not None:
+                    value = convert_header(self._convert[h.type], value, name, h.type, base + h.offset)
                 # One hash lookup instead of two: a duplicate leaves the size as is.
                 count = PyDict_GET_SIZE(headers)
                 PyDict_SetDefault(headers, name, value)
@@ -456,7 +507,11 @@ cdef class Decoder:
                 headers = <dict>slot.headers
                 break
         else:
-            headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+            try:
+                headers = self._headers(m.headers, m.headers_length, m.offset + 12)
+            except (InvalidHeader, DuplicateHeader) as error:
+                error.header_block = PyBytes_FromStringAndSize(<const char *>m.headers, m.headers_length)
+                raise
             if m.headers_length <= BLOCK_MAX_LENGTH:
                 slot = &self._blocks[self._next_block]
                 self._next_block = (self._next_block + 1) % BLOCK_SLOTS
@@ -598,17 +653,22 @@ def decode(data, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
 
 
 @cython.final
+cdef object _NO_PART = object()  # what next() gives at the end of the parts: None is a part like any other
+
+
 cdef class _LineIterator:
-    """The C loop behind ``fastsmr.lines`` (see ``_lines.py`` for the contract)."""
+    """The C loop behind ``fastsmr.lines`` (see ``tokens/lines.py`` for the contract)."""
 
     cdef object _parts      # iterator over the chunks
+    cdef object _to_bytes   # the caller's conversion of a part that is not bytes (TypeError if it is not bytes-like)
     cdef bytes _part        # the chunk being scanned
     cdef Py_ssize_t _pos    # where scanning resumes in _part
     cdef bytearray _tail    # the start of a line that began in an earlier chunk
     cdef bint _keepends
 
-    def __cinit__(self, parts, bint keepends):
+    def __cinit__(self, parts, bint keepends, to_bytes):
         self._parts = iter(parts)
+        self._to_bytes = to_bytes
         self._part = b""
         self._pos = 0
         self._tail = bytearray()
@@ -655,18 +715,27 @@ cdef class _LineIterator:
                         return self._take_tail()
                     self._append(base + start, size - start)
                     self._pos = size
-                part = next(self._parts, None)
-                if part is None:
+                part = next(self._parts, _NO_PART)
+                if part is _NO_PART:
                     if PyByteArray_GET_SIZE(self._tail):
                         return self._take_tail()
                     raise StopIteration
-                self._part = part if type(part) is bytes else bytes(memoryview(part))
+                if type(part) is not bytes:
+                    part = self._to_bytes(part)
+                    if type(part) is not bytes:
+                        raise TypeError(f"iter_lines: to_bytes returned {type(part).__name__}, not bytes")
+                self._part = part
                 self._pos = 0
 
 
-def iter_lines(parts, keepends=False):
-    """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C."""
-    return _LineIterator(parts, keepends)
+def iter_lines(parts, keepends, to_bytes):
+    """The lines of an iterable of byte chunks: ``fastsmr.lines`` in C.
+
+    ``to_bytes(part)`` is called for each part that is not ``bytes`` and
+    returns its bytes (or raises ``TypeError``): the caller decides what a
+    part may be and how a wrong one is reported.
+    """
+    return _LineIterator(parts, keepends, to_bytes)
 
 
 cdef dict _CHUNK_PROBLEMS = {

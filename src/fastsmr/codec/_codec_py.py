@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from binascii import crc32 as _crc32
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ._body_py import BodyReader
 from ._chunked_py import ChunkedDecoder
@@ -27,7 +27,9 @@ from .errors import (
 from .message import (
     DEFAULT_MAX_HEADERS_LENGTH,
     DEFAULT_MAX_PAYLOAD_LENGTH,
+    check_converters,
     check_limit,
+    convert_header,
     message_repr,
 )
 
@@ -140,7 +142,9 @@ def _raise_duplicate(headers: Dict[str, Any], name: str, offset: int) -> None:
         raise DuplicateHeader(name, offset)
 
 
-def _parse_headers(data: bytes, pos: int, end: int, base: int) -> Dict[str, Any]:
+def _parse_headers(
+    data: bytes, pos: int, end: int, base: int, convert: Optional[Tuple[Any, ...]] = None
+) -> Dict[str, Any]:
     """Parse the header block ``data[pos:end]``; ``base`` maps to stream offsets."""
     headers: Dict[str, Any] = {}
     while pos < end:
@@ -212,6 +216,8 @@ def _parse_headers(data: bytes, pos: int, end: int, base: int) -> Dict[str, Any]
                 )
             value = unpack(data, pos)[0]
             pos += size
+        if convert is not None and convert[kind] is not None:
+            value = convert_header(convert[kind], value, name, kind, base + start)
         if name in headers:
             raise DuplicateHeader(name, base + start)
         headers[name] = value
@@ -224,6 +230,14 @@ class Decoder:
     Feed it chunks as they arrive; each call returns the messages the chunk
     completed. ``close()`` checks that the stream did not end mid-message.
 
+    ``header_converters`` maps header value type codes (0 true, 1 false,
+    2 byte, 3 short, 4 integer, 5 long, 6 byte array, 7 string,
+    8 timestamp, 9 uuid) to callables: a value of such a type goes, as it
+    would otherwise be returned, through its callable, and the result is
+    the header's value (a header block that repeats is converted once).
+    What a converter raises becomes an ``InvalidHeader`` naming the header,
+    caused by it.
+
     >>> import fastsmr
     >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
     >>> d = fastsmr.Decoder()
@@ -235,7 +249,7 @@ class Decoder:
     """
 
     __slots__ = (
-        "_pieces", "_have", "_total", "_offset", "_max_payload", "_max_headers", "_error", "_blocks",
+        "_pieces", "_have", "_total", "_offset", "_max_payload", "_max_headers", "_error", "_blocks", "_convert",
     )
 
     def __init__(
@@ -243,9 +257,11 @@ class Decoder:
         *,
         max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH,
         max_headers_length: int = DEFAULT_MAX_HEADERS_LENGTH,
+        header_converters: Optional[Mapping[int, Callable[[Any], Any]]] = None,
     ) -> None:
         self._max_payload = check_limit("max_payload_length", max_payload_length)
         self._max_headers = check_limit("max_headers_length", max_headers_length)
+        self._convert = check_converters(header_converters)
         # The incomplete message: read-only views of the (immutable) chunks
         # that hold it, so nothing is copied until it is complete.
         self._pieces: List[memoryview] = []
@@ -284,7 +300,11 @@ class Decoder:
         block = data[start:end]
         headers = self._blocks.get(block)
         if headers is None:
-            headers = _parse_headers(data, start, end, base)
+            try:
+                headers = _parse_headers(data, start, end, base, self._convert)
+            except (InvalidHeader, DuplicateHeader) as error:
+                error.header_block = bytes(block)
+                raise
             if len(self._blocks) >= 64:
                 self._blocks.clear()
             self._blocks[block] = headers

@@ -6,12 +6,15 @@ cdef extern from "fastsmr.h" nogil:
     ctypedef enum fsmr_crc32_impl:
         FSMR_CRC32_TABLE
         FSMR_CRC32_PCLMUL
+        FSMR_CRC32_VPCLMUL256
         FSMR_CRC32_VPCLMUL
         FSMR_CRC32_ARMV8
         FSMR_CRC32_IMPL_COUNT
 
     uint32_t fsmr_crc32(uint32_t crc, const void *buf, size_t len)
     uint32_t fsmr_crc32_using(fsmr_crc32_impl impl, uint32_t crc, const void *buf, size_t len)
+    uint32_t fsmr_crc32_copy_using(fsmr_crc32_impl impl, uint32_t crc, void *dst, const void *src, size_t len,
+                                   int uncached)
     int fsmr_crc32_available(fsmr_crc32_impl impl)
     const char *fsmr_crc32_name(fsmr_crc32_impl impl)
     fsmr_crc32_impl fsmr_crc32_active()
@@ -89,6 +92,7 @@ cdef extern from "fastsmr.h" nogil:
         int payload_in_dst
 
     ctypedef struct fsmr_decoder:
+        uint32_t buffer_payloads_from
         uint64_t offset
         uint32_t have
         uint8_t *payload_dst

@@ -1,16 +1,46 @@
-# Included by _codec_c.pyx: the binding of csrc/mux.c, with the API of _mux_py.Mux.
+# Included by _codec_c.pyx: the binding of csrc/mux.c and csrc/text.c, with
+# the API of _mux_py.Mux (reports as codec/muxing.py describes them).
 #
 # Free-threading: a Mux lets one call in at a time (its busy flag, under its
-# critical section), except wake(), which only writes to an eventfd.
+# critical section), except wake(), which only writes to an eventfd; so does
+# a TextEvents.
 
 from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
+from libc.errno cimport EEXIST, errno
+
+from . import muxing as _muxing
+
+cdef extern from "text.h" nogil:
+    ctypedef struct fsmr_bytes:
+        uint8_t *data
+        size_t len
+        size_t cap
+    void fsmr_bytes_free(fsmr_bytes *b)
+    ctypedef struct fsmr_text:
+        int framing
+        int stopped
+        fsmr_bytes pending
+        uint64_t base
+        size_t pieces[17]
+        int n_pieces
+    enum:
+        FSMR_TEXT_OK
+        FSMR_TEXT_HANDOVER
+        FSMR_TEXT_NO_MEMORY
+        FSMR_TEXT_MAX_HELD_PARTS
+    void fsmr_text_init(fsmr_text *t, int format)
+    void fsmr_text_free(fsmr_text *t)
+    int fsmr_text_feed(fsmr_text *t, const uint8_t *data, size_t len, fsmr_bytes *out)
+    int fsmr_text_finish(fsmr_text *t, fsmr_bytes *out)
 
 cdef extern from "mux.h" nogil:
     ctypedef struct fsmr_mux:
         pass
     ctypedef struct fsmr_mux_body:
+        void *key
         int fd
         int end
+        int end_reported
         fsmr_error err
         int os_error
         uint64_t truncated_have
@@ -26,6 +56,14 @@ cdef extern from "mux.h" nogil:
         uint32_t msg_crc
         uint32_t msg_total_length
         uint64_t msg_offset
+        int has_text
+        fsmr_text text
+        int handover
+        fsmr_bytes events
+        int relay_fd
+        int relay_end
+        int relay_errno
+        double timeout
     enum:
         FSMR_MUX_OPEN
         FSMR_MUX_END
@@ -37,13 +75,23 @@ cdef extern from "mux.h" nogil:
         FSMR_MUX_OS_ERROR
         FSMR_MUX_TIMEOUT
         FSMR_MUX_NO_MEMORY
+        FSMR_MUX_STOPPED
+        FSMR_RELAY_OPEN
+        FSMR_RELAY_FLUSHED
+        FSMR_RELAY_ERROR
+        FSMR_RELAY_TIMEOUT
+        FSMR_HANDOVER_NONE
+        FSMR_HANDOVER_DUE
+        FSMR_HANDOVER_DONE
     fsmr_mux *fsmr_mux_new()
     void fsmr_mux_free(fsmr_mux *m)
     int fsmr_mux_fileno(const fsmr_mux *m)
-    size_t fsmr_mux_count(const fsmr_mux *m)
-    fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, int fd, double timeout)
+    fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, void *key, int fd, double timeout, int text, int relay_fd, size_t limit)
     void fsmr_mux_feed(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t length)
     void fsmr_mux_remove(fsmr_mux *m, fsmr_mux_body *b)
+    int fsmr_mux_send(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t length)
+    void fsmr_mux_flush(fsmr_mux *m, fsmr_mux_body *b)
+    void fsmr_mux_hold(fsmr_mux *m, fsmr_mux_body *b, int held)
     int fsmr_mux_wake(fsmr_mux *m)
     int fsmr_mux_poll(fsmr_mux *m, double timeout)
     fsmr_mux_body *fsmr_mux_next_ready(fsmr_mux *m)
@@ -55,17 +103,113 @@ MUX_END = FSMR_MUX_END
 #: The same when bytes followed the last chunk (the connection is not reusable).
 MUX_END_UNUSED = FSMR_MUX_END_UNUSED
 
+cdef dict _TEXT_CODES = {"auto": 0, "tgi": 1, "lmi": 2, "openai": 3, "raw": 4}
+cdef tuple _FRAMINGS = (None, "sse", "jsonl", "text")
+
+
+cdef int _text_code(object text) except -2:
+    if text is None:
+        return -1
+    code = _TEXT_CODES.get(text)
+    if code is None:
+        raise ValueError(f"unknown text format {text!r}; expected one of {', '.join(_muxing.TEXT_FORMATS)}")
+    return code
+
+
+cdef tuple _handover_of(fsmr_text *t):
+    """(offset, framing, pieces): where a Python TextDecoder takes over."""
+    cdef list pieces = []
+    cdef size_t at = 0, size
+    cdef int i
+    data = PyBytes_FromStringAndSize(<const char *>t.pending.data, t.pending.len)
+    if t.n_pieces == 0:
+        pieces.append(data)
+    else:
+        for i in range(t.n_pieces):
+            size = t.pieces[i]
+            pieces.append(data[at:at + size])
+            at += size
+    return (t.base, _FRAMINGS[t.framing], pieces)
+
+
+@cython.final
+cdef class TextEvents:
+    """The text fast path alone (csrc/text.c), for tests and fuzzing:
+    ``feed(part)`` and ``finish()`` return ``(events, handover)``, the
+    Server-Sent Events made (bytes) and None, or, once, the handover
+    (``(offset, framing, pieces)``, as in codec/muxing.py) after which the
+    caller's Python decoder reads the rest."""
+
+    cdef fsmr_text _t
+    cdef bint _busy
+
+    def __cinit__(self, str format not None):
+        fsmr_text_init(&self._t, _text_code(format))
+
+    def __dealloc__(self):
+        fsmr_text_free(&self._t)
+
+    cdef int _enter(self) except -1:
+        cdef bint was_busy
+        with cython.critical_section(self):
+            was_busy = self._busy
+            self._busy = True
+        if was_busy:
+            raise RuntimeError("a TextEvents is used by one thread at a time")
+        return 0
+
+    cdef tuple _result(self, int status, fsmr_bytes *out):
+        events = PyBytes_FromStringAndSize(<const char *>out.data, out.len)
+        fsmr_bytes_free(out)
+        if status == FSMR_TEXT_NO_MEMORY:
+            raise MemoryError()
+        return events, _handover_of(&self._t) if status == FSMR_TEXT_HANDOVER else None
+
+    def feed(self, part):
+        cdef Py_buffer view
+        cdef fsmr_bytes out
+        cdef int status
+        if self._t.stopped:
+            raise RuntimeError("the text was handed over")
+        self._enter()
+        try:
+            memset(&out, 0, sizeof(out))
+            PyObject_GetBuffer(part, &view, PyBUF_SIMPLE)
+            try:
+                status = fsmr_text_feed(&self._t, <const uint8_t *>view.buf, <size_t>view.len, &out)
+            finally:
+                PyBuffer_Release(&view)
+            return self._result(status, &out)
+        finally:
+            self._busy = False
+
+    def finish(self):
+        cdef fsmr_bytes out
+        if self._t.stopped:
+            raise RuntimeError("the text was handed over")
+        self._enter()
+        try:
+            memset(&out, 0, sizeof(out))
+            return self._result(fsmr_text_finish(&self._t, &out), &out)
+        finally:
+            self._busy = False
+
 
 @cython.final
 cdef class Mux:
     """Reads many chunked event-stream bodies from one epoll set (Linux); see ``_mux_py.Mux``.
 
-    ``poll`` waits, reads, de-chunks and decodes with the GIL released, and
-    takes it back once to build the batch's bytes objects.
+    ``poll`` waits, reads, de-chunks, decodes, makes text and writes relays
+    with the GIL released, and takes it back once to build the batch's
+    reports. It also makes the text of bodies added with ``text=``
+    (csrc/text.c), handing it over to Python where the fast path stops.
     """
 
+    #: The text formats this multiplexer makes the text of itself.
+    TEXT_FORMATS = _muxing.TEXT_FORMATS
+
     cdef fsmr_mux *_m
-    cdef dict _bodies   # fd -> (address of its fsmr_mux_body, timeout)
+    cdef dict _bodies   # key -> address of its fsmr_mux_body
     cdef bint _busy
 
     def __cinit__(self):
@@ -76,8 +220,14 @@ cdef class Mux:
 
     def __dealloc__(self):
         if self._m != NULL:
-            fsmr_mux_free(self._m)
-            self._m = NULL
+            self._free()
+
+    cdef void _free(self) noexcept:
+        for key in self._bodies:
+            Py_XDECREF(<PyObject *>key)
+        self._bodies.clear()
+        fsmr_mux_free(self._m)
+        self._m = NULL
 
     cdef int _enter(self) except -1:
         cdef bint was_busy
@@ -94,6 +244,11 @@ cdef class Mux:
     cdef void _leave(self) noexcept:
         self._busy = False
 
+    cdef fsmr_mux_body *_body(self, key):
+        """key's body, or NULL if it is not (or no longer) read."""
+        entry = self._bodies.get(key)
+        return NULL if entry is None else <fsmr_mux_body *><size_t>entry
+
     def fileno(self):
         """The epoll descriptor: readable when ``poll(0)`` may have something to report."""
         return fsmr_mux_fileno(self._m) if self._m != NULL else -1
@@ -101,21 +256,28 @@ cdef class Mux:
     def __len__(self):
         return len(self._bodies)
 
-    def add(self, int fd, buffered=b"", timeout=None):
-        """Read the body on socket ``fd`` from now on (the socket is not closed when it ends)."""
+    def add(self, key, int fd, buffered=b"", timeout=None, text=None, relay=None, size_t limit=_muxing.DEFAULT_LIMIT):
+        """Read the body on socket ``fd`` from now on, reported under ``key`` (see ``_mux_py.Mux.add``)."""
         cdef fsmr_mux_body *b
         cdef Py_buffer view
         cdef double t = -1.0 if timeout is None else float(timeout)
-        if t < -0.0:
+        cdef int code = _text_code(text)
+        cdef int relay_fd = -1 if relay is None else relay
+        if timeout is not None and not t >= 0:
             raise ValueError("timeout must be >= 0 or None")
+        if relay is not None and relay_fd < 0:
+            raise ValueError("relay must be a file descriptor")
         self._enter()
         try:
-            if fd in self._bodies:
-                raise ValueError(f"descriptor {fd} is already being read")
-            b = fsmr_mux_add(self._m, fd, t)
+            if key in self._bodies:
+                raise ValueError(f"{key!r} is already being read")
+            b = fsmr_mux_add(self._m, <void *>key, fd, t, code, relay_fd, limit)
             if b == NULL:
+                if errno == EEXIST:
+                    raise ValueError(f"descriptor {fd} (or the relay's {relay_fd}) is already being read or relayed to")
                 PyErr_SetFromErrno(OSError)
-            self._bodies[fd] = (<size_t>b, timeout)
+            Py_INCREF(key)
+            self._bodies[key] = <size_t>b
             PyObject_GetBuffer(buffered, &view, PyBUF_SIMPLE)
             try:
                 fsmr_mux_feed(self._m, b, <const uint8_t *>view.buf, <size_t>view.len)
@@ -124,13 +286,57 @@ cdef class Mux:
         finally:
             self._leave()
 
-    def remove(self, int fd):
-        """Stop reading the body on ``fd`` (nothing more is reported for it)."""
+    def remove(self, key):
+        """Stop reading ``key``'s body and drop what waits for its relay (nothing more is reported for it)."""
         self._enter()
         try:
-            entry = self._bodies.pop(fd, None)
+            entry = self._bodies.pop(key, None)
             if entry is not None:
-                fsmr_mux_remove(self._m, <fsmr_mux_body *><size_t>entry[0])
+                fsmr_mux_remove(self._m, <fsmr_mux_body *><size_t>entry)
+                Py_XDECREF(<PyObject *>key)
+        finally:
+            self._leave()
+
+    def send(self, key, data):
+        """Queue ``data`` for ``key``'s relay (written as the downstream takes it)."""
+        cdef Py_buffer view
+        cdef int r
+        cdef fsmr_mux_body *b
+        self._enter()
+        try:
+            b = self._body(key)
+            if b == NULL:
+                return
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            try:
+                r = fsmr_mux_send(self._m, b, <const uint8_t *>view.buf, <size_t>view.len)
+            finally:
+                PyBuffer_Release(&view)
+            if r < 0:
+                raise MemoryError()
+        finally:
+            self._leave()
+
+    def flush(self, key):
+        """``key``'s relay gets nothing more: stop reading its body if it is still
+        read, and report ``FLUSHED`` once the downstream took every byte."""
+        cdef fsmr_mux_body *b
+        self._enter()
+        try:
+            b = self._body(key)
+            if b != NULL:
+                fsmr_mux_flush(self._m, b)
+        finally:
+            self._leave()
+
+    def hold(self, key, bint held):
+        """Leave ``key``'s body unread (``held``), or read it again."""
+        cdef fsmr_mux_body *b
+        self._enter()
+        try:
+            b = self._body(key)
+            if b != NULL:
+                fsmr_mux_hold(self._m, b, held)
         finally:
             self._leave()
 
@@ -140,7 +346,7 @@ cdef class Mux:
             fsmr_mux_wake(self._m)
 
     def timeout(self):
-        """Seconds until the first body's timeout runs out (None: no body has one)."""
+        """Seconds until a body's timeout may run out (None: no body has one)."""
         if self._m == NULL:
             return None
         cdef double t = fsmr_mux_timeout(self._m)
@@ -148,12 +354,13 @@ cdef class Mux:
 
     def poll(self, timeout=None):
         """Wait up to ``timeout`` seconds (None: until something happens) and
-        return ``(fd, parts, end)`` for every body with parts or an end."""
+        return a report for every body with something to report (see codec/muxing.py)."""
         cdef double t = -1.0 if timeout is None else max(0.0, float(timeout))
         cdef int n
         cdef fsmr_mux_body *b
         cdef size_t i, start
         cdef list reports = [], parts
+        cdef object key, events, handover, end
         self._enter()
         try:
             with nogil:
@@ -166,27 +373,43 @@ cdef class Mux:
                 b = fsmr_mux_next_ready(self._m)
                 if b == NULL:
                     break
+                key = <object>b.key
                 parts = []
                 start = 0
                 for i in range(b.n_parts):
                     parts.append(PyBytes_FromStringAndSize(<const char *>b.out + start, b.ends[i] - start))
                     start = b.ends[i]
+                events = None
+                if b.has_text:
+                    events = PyBytes_FromStringAndSize(<const char *>b.events.data, b.events.len)
                 fsmr_mux_taken(b)
-                fd = b.fd
-                if b.end == FSMR_MUX_OPEN:
-                    reports.append((fd, parts, None))
-                    continue
-                try:
+                handover = None
+                if b.handover == FSMR_HANDOVER_DUE:
+                    handover = _handover_of(&b.text)
+                    b.handover = FSMR_HANDOVER_DONE
+                end = None
+                if b.end != FSMR_MUX_OPEN and b.end != FSMR_MUX_STOPPED and not b.end_reported:
+                    b.end_reported = 1
                     end = self._end_of(b)
-                finally:
-                    timeout_of = self._bodies.pop(fd)[1]
-                    fsmr_mux_remove(self._m, b)
-                if type(end) is TimeoutError:
-                    end = TimeoutError(f"no data for {timeout_of:g} s")
-                reports.append((fd, parts, end))
+                if end is not None or handover is not None or parts or events:
+                    reports.append((key, parts, events, handover, end))
+                if b.relay_end != FSMR_RELAY_OPEN:
+                    reports.append((key, [], None if events is None else b"", None, self._relay_end_of(b)))
+                elif b.relay_fd >= 0 or not b.end_reported:
+                    continue  # a relay is over when it says so; a body when its end is reported
+                self._bodies.pop(key)
+                fsmr_mux_remove(self._m, b)
+                Py_XDECREF(<PyObject *>key)
         finally:
             self._leave()
         return reports
+
+    cdef object _relay_end_of(self, fsmr_mux_body *b):
+        if b.relay_end == FSMR_RELAY_FLUSHED:
+            return _muxing.FLUSHED
+        if b.relay_end == FSMR_RELAY_TIMEOUT:
+            return _muxing.DownstreamFailed(_muxing.downstream_timeout(b.timeout))
+        return _muxing.DownstreamFailed(OSError(b.relay_errno, _strerror(b.relay_errno)))
 
     cdef object _end_of(self, fsmr_mux_body *b):
         cdef int end = b.end
@@ -210,16 +433,14 @@ cdef class Mux:
         if end == FSMR_MUX_OS_ERROR:
             return OSError(b.os_error, _strerror(b.os_error))
         if end == FSMR_MUX_TIMEOUT:
-            return TimeoutError()
+            return TimeoutError(f"no data for {b.timeout:g} s")
         return MemoryError()
 
     def close(self):
         """Stop reading every body (their sockets stay open) and free the epoll set."""
         self._enter()
         try:
-            fsmr_mux_free(self._m)
-            self._m = NULL
-            self._bodies.clear()
+            self._free()
         finally:
             self._busy = False
 

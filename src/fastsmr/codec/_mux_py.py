@@ -1,16 +1,18 @@
 """The pure-Python multiplexer: many chunked event-stream bodies, one ``selectors`` loop.
 
 The C backend's ``Mux`` (csrc/mux.c: one epoll set, reads, de-chunking and
-decoding with the GIL released) has exactly this API and behaviour; the
-public reader (:mod:`fastsmr.mux`) drives either.
+decoding with the GIL released) has this API and behaviour, and makes the
+text of a body itself where this one leaves it to the caller
+(``TEXT_FORMATS`` is empty here); the public reader (:mod:`fastsmr.mux`)
+drives either.
 
 A body is a socket (its descriptor) whose HTTP/1.1 response head has been
-read, in chunked transfer coding, carrying an event stream. ``poll`` waits
-until some bodies have something to report and returns, for each, the
-payloads of the ``PayloadPart`` events read since the last report and how
-the body ended, if it did:
+read, in chunked transfer coding, carrying an event stream, added under a
+key of the caller's. ``poll`` waits until some bodies have something to
+report and returns a report for each, ``(key, parts, events, handover,
+end)`` as :mod:`.muxing` describes: the payloads of the ``PayloadPart``
+events read since the last report, and how the body ended, if it did:
 
-* ``None``: still open;
 * :data:`END` (the last chunk was read and nothing followed it: the
   connection can carry another request) or :data:`END_UNUSED` (bytes came
   after the last chunk: the connection cannot);
@@ -20,7 +22,16 @@ the body ended, if it did:
   inside a message), a ``ChunkedEncodingError``, the ``OSError`` a read
   raised, or ``TimeoutError`` when nothing arrived for ``timeout`` seconds.
 
-A body that ended is forgotten; its socket is left open for the caller.
+A body may relay: bytes the caller :meth:`~Mux.send` s for it are written to
+its downstream socket without blocking, and what the socket does not take
+waits in a buffer; past ``limit`` waiting bytes the body's own socket is not
+read until half of them are gone. :meth:`~Mux.flush` ends the relay once
+everything is written (reported as :data:`.muxing.FLUSHED`); a write that
+fails ends it with :class:`.muxing.DownstreamFailed`, and so does a
+downstream that takes nothing for ``timeout`` seconds while the body waits
+for it. Either way the other bodies never wait for one downstream.
+
+A body that ended is forgotten; its sockets are left open for the caller.
 """
 
 from __future__ import annotations
@@ -32,24 +43,26 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ._chunked_py import ChunkedDecoder
+from .muxing import DEFAULT_LIMIT, END, END_UNUSED, FLUSHED, DownstreamFailed, downstream_timeout
 
 __all__ = ["Mux", "END", "END_UNUSED", "READ_SIZE"]
 
-#: ``poll``'s end value for a body read to its last chunk, the connection reusable.
-END = 1
-#: The same when bytes followed the last chunk (the connection is not reusable).
-END_UNUSED = 2
 #: The most one read takes from a socket.
 READ_SIZE = 65536
 
 _PARTS = {"PayloadPart": None}  # Decoder.feed returns a PayloadPart as its payload bytes
-_Report = Tuple[int, List[bytes], Any]
+_SEND_FLAGS = getattr(socket, "MSG_DONTWAIT", 0) | getattr(socket, "MSG_NOSIGNAL", 0)
+_STOPPED = object()  # the body's end when the caller stopped it early or its relay failed (never reported)
+_Report = Tuple[Any, List[bytes], None, None, Any]
 
 
 class _Body:
-    __slots__ = ("sock", "timeout", "deadline", "chunked", "decoder", "parts", "end")
+    __slots__ = ("key", "sock", "timeout", "deadline", "chunked", "decoder", "parts", "end", "end_reported",
+                 "relay", "down", "limit", "full", "held", "flushing", "relay_end", "reading", "writing")
 
-    def __init__(self, sock: socket.socket, timeout: Optional[float]) -> None:
+    def __init__(self, key: Any, sock: socket.socket, timeout: Optional[float], relay: Optional[socket.socket],
+                 limit: int) -> None:
+        self.key = key
         self.sock = sock
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout if timeout is not None else None
@@ -59,6 +72,24 @@ class _Body:
         self.decoder = Decoder()
         self.parts: List[bytes] = []
         self.end: Any = None
+        self.end_reported = False
+        self.relay = relay
+        self.down = bytearray()  # bytes waiting for the downstream
+        self.limit = limit
+        self.full = False  # more than limit bytes wait: sock is not read
+        self.held = False
+        self.flushing = False
+        self.relay_end: Any = None
+        self.reading = False  # sock is registered
+        self.writing = False  # relay is registered (for room)
+
+    def waiting_for(self) -> int:
+        """1: its own socket; 2: its downstream; 0: nothing (no deadline)."""
+        if self.relay is not None and self.relay_end is None and self.down and (self.full or self.flushing):
+            return 2
+        if self.end is None and not self.held and not self.full:
+            return 1
+        return 0
 
 
 class Mux:
@@ -70,16 +101,19 @@ class Mux:
     >>> import socket
     >>> a, b = socket.socketpair()
     >>> mux = Mux()
-    >>> mux.add(a.fileno(), b"0\\r\\n\\r\\n")
-    >>> mux.poll(0) == [(a.fileno(), [], END)]
+    >>> mux.add("a", a.fileno(), b"0\\r\\n\\r\\n")
+    >>> mux.poll(0) == [("a", [], None, None, END)]
     True
     >>> mux.close(); a.close(); b.close()
     """
 
+    #: The text formats this multiplexer makes the text of itself: none.
+    TEXT_FORMATS: Tuple[str, ...] = ()
+
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
-        self._bodies: Dict[int, _Body] = {}
-        self._ready: Dict[int, _Body] = {}
+        self._bodies: Dict[Any, _Body] = {}
+        self._ready: Dict[Any, _Body] = {}
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -92,30 +126,84 @@ class Mux:
     def __len__(self) -> int:
         return len(self._bodies)
 
-    def add(self, fd: int, buffered: bytes = b"", timeout: Optional[float] = None) -> None:
-        """Read the body on socket ``fd`` from now on (the socket is not closed when it ends).
+    def add(self, key: Any, fd: int, buffered: bytes = b"", timeout: Optional[float] = None,
+            text: Optional[str] = None, relay: Optional[int] = None, limit: int = DEFAULT_LIMIT) -> None:
+        """Read the body on socket ``fd`` from now on, reported under ``key``
+        (the socket is not closed when it ends).
 
         ``buffered`` holds body bytes already taken off the socket (read with
         the head). ``timeout`` (seconds) ends the body with ``TimeoutError``
-        when nothing arrives for that long; None waits for ever.
+        when nothing arrives for that long; None waits for ever. ``relay`` is
+        the descriptor of a connected socket that :meth:`send` writes to,
+        with at most ``limit`` bytes waiting before ``fd`` is left unread.
+        ``text`` must be None: this multiplexer does not make text.
         """
-        if fd in self._bodies:
-            raise ValueError(f"descriptor {fd} is already being read")
+        if text is not None:
+            raise ValueError("this multiplexer does not make text (TEXT_FORMATS is empty)")
+        if key in self._bodies:
+            raise ValueError(f"{key!r} is already being read")
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0 or None")
         sock = socket.socket(fileno=os.dup(fd))
         sock.setblocking(False)
-        body = _Body(sock, timeout)
-        self._bodies[fd] = body
-        self._selector.register(sock, selectors.EVENT_READ, fd)
+        # The relay's file description is shared with the caller's socket: it
+        # is written with MSG_DONTWAIT rather than made non-blocking.
+        downstream = socket.socket(fileno=os.dup(relay)) if relay is not None else None
+        body = _Body(key, sock, timeout, downstream, limit)
+        try:
+            self._update(body)
+        except (KeyError, ValueError):
+            sock.close()
+            if downstream is not None:
+                downstream.close()
+            raise ValueError(f"descriptor {fd} (or the relay's {relay}) is already being read or relayed to") from None
+        self._bodies[key] = body
         if buffered:
-            self._feed(fd, body, buffered)
+            self._feed(body, buffered)
 
-    def remove(self, fd: int) -> None:
-        """Stop reading the body on ``fd`` (nothing more is reported for it)."""
-        body = self._bodies.pop(fd, None)
-        self._ready.pop(fd, None)
+    def remove(self, key: Any) -> None:
+        """Stop reading ``key``'s body and drop what waits for its relay (nothing more is reported for it)."""
+        body = self._bodies.pop(key, None)
+        self._ready.pop(key, None)
         if body is not None:
-            self._selector.unregister(body.sock)
-            body.sock.close()
+            self._forget(body)
+
+    def send(self, key: Any, data: bytes) -> None:
+        """Queue ``data`` for ``key``'s relay (written as the downstream takes it)."""
+        body = self._bodies.get(key)
+        if body is None or body.relay is None or body.relay_end is not None or not data:
+            return
+        body.down += data
+        self._queued(body)
+
+    def flush(self, key: Any) -> None:
+        """``key``'s relay gets nothing more: stop reading its body if it is still
+        read, and report ``FLUSHED`` once the downstream took every byte.
+        A key no longer read is ignored, here as in :meth:`send` and :meth:`hold`."""
+        body = self._bodies.get(key)
+        if body is None:
+            return
+        if body.end is None:
+            body.end = _STOPPED
+            self._update(body)
+        if body.relay is None or body.relay_end is not None or body.flushing:
+            return
+        body.flushing = True
+        if not body.down:
+            self._end_relay(body, FLUSHED)
+            return
+        self._set_deadline(body)
+        self._write(body)
+
+    def hold(self, key: Any, held: bool) -> None:
+        """Leave ``key``'s body unread (``held``), or read it again."""
+        body = self._bodies.get(key)
+        if body is None or body.held == bool(held):
+            return
+        body.held = bool(held)
+        if not held:
+            self._set_deadline(body)
+        self._update(body)
 
     def wake(self) -> None:
         """Make a ``poll`` in progress (in another thread) return now."""
@@ -126,10 +214,9 @@ class Mux:
 
     def poll(self, timeout: Optional[float] = None) -> List[_Report]:
         """Wait up to ``timeout`` seconds (None: until something happens) and
-        return ``(fd, parts, end)`` for every body with parts or an end.
+        return a report (see :mod:`.muxing`) for every body with something to report.
 
-        It returns early, possibly empty, when :meth:`wake` is called; with
-        no body left it returns at once.
+        It returns early, possibly empty, when :meth:`wake` is called.
         """
         until = None if timeout is None else time.monotonic() + timeout
         while not self._ready:
@@ -138,39 +225,48 @@ class Mux:
             first = self.timeout()
             if first is not None:
                 wait = first if wait is None else min(wait, first)
-            if not self._bodies and wait is None:
-                break
             woken = False
-            for key, _ in self._selector.select(wait):
-                fd = key.data
-                if fd is None:
+            for key, events in self._selector.select(wait):
+                entry = key.data
+                if entry is None:
                     self._drain_wake()
                     woken = True
                     continue
-                body = self._bodies.get(fd)
-                if body is not None and body.end is None:
-                    self._read(fd, body)
+                body, writing = entry
+                if writing:
+                    self._write(body)
+                elif body.reading:
+                    self._read(body)
             self._expire()
             if woken or (until is not None and time.monotonic() >= until):
                 break
-        reports = []
-        for fd, body in self._ready.items():
-            reports.append((fd, body.parts, body.end))
-            body.parts = []
-            if body.end is not None:
-                self._forget(fd, body)
+        reports: List[_Report] = []
+        for key, body in self._ready.items():
+            end = None
+            if body.end is not None and body.end is not _STOPPED and not body.end_reported:
+                body.end_reported = True
+                end = body.end
+            if body.parts or end is not None:
+                reports.append((key, body.parts, None, None, end))
+                body.parts = []
+            if body.relay_end is not None:
+                reports.append((key, [], None, None, body.relay_end))
+            elif body.relay is not None or not body.end_reported:
+                continue
+            del self._bodies[key]
+            self._forget(body)
         self._ready.clear()
         return reports
 
     def timeout(self) -> Optional[float]:
-        """Seconds until the first body's timeout runs out (None: no body has one)."""
-        deadlines = [b.deadline for b in self._bodies.values() if b.deadline is not None and b.end is None]
+        """Seconds until a body's timeout runs out (None: no body has one)."""
+        deadlines = [b.deadline for b in self._bodies.values() if b.deadline is not None and b.waiting_for()]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def close(self) -> None:
         """Stop reading every body (their sockets stay open) and free the selector."""
-        for fd in list(self._bodies):
-            self.remove(fd)
+        for key in list(self._bodies):
+            self.remove(key)
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -184,28 +280,48 @@ class Mux:
         except (BlockingIOError, OSError):
             pass
 
-    def _read(self, fd: int, body: _Body) -> None:
+    def _set_deadline(self, body: _Body) -> None:
+        if body.timeout is not None:
+            body.deadline = time.monotonic() + body.timeout
+
+    def _update(self, body: _Body) -> None:
+        """Register the body's socket while it may be read, its relay while bytes wait for it."""
+        read = body.end is None and not body.held and not body.full
+        if read != body.reading:
+            if read:
+                self._selector.register(body.sock, selectors.EVENT_READ, (body, False))
+            else:
+                self._selector.unregister(body.sock)
+            body.reading = read
+        write = body.relay is not None and body.relay_end is None and bool(body.down)
+        if write != body.writing:
+            if write:
+                self._selector.register(body.relay, selectors.EVENT_WRITE, (body, True))
+            else:
+                self._selector.unregister(body.relay)
+            body.writing = write
+
+    def _read(self, body: _Body) -> None:
         try:
             data = body.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as error:
-            self._end(fd, body, error)
+            self._end(body, error)
             return
         if not data:  # the connection closed
             try:
                 body.chunked.close()  # raises unless the last chunk was read
                 body.decoder.close()  # raises TruncatedStreamError inside a message
             except Exception as error:
-                self._end(fd, body, error)
+                self._end(body, error)
             else:  # a trailer section cut short: the body is over, the connection is not reusable
-                self._end(fd, body, END_UNUSED)
+                self._end(body, END_UNUSED)
             return
-        self._feed(fd, body, data)
+        self._feed(body, data)
 
-    def _feed(self, fd: int, body: _Body, data: bytes) -> None:
-        if body.timeout is not None:
-            body.deadline = time.monotonic() + body.timeout
+    def _feed(self, body: _Body, data: bytes) -> None:
+        self._set_deadline(body)
         chunked = body.chunked
         try:
             payload = chunked.feed(data)
@@ -214,7 +330,7 @@ class Mux:
                     if item.__class__ is bytes:
                         body.parts.append(item)
                     elif item.message_type in ("exception", "error"):
-                        self._end(fd, body, item)
+                        self._end(body, item)
                         return
                     elif item.event_type == "PayloadPart":
                         body.parts.append(item.payload)
@@ -222,25 +338,85 @@ class Mux:
                 chunked.feed(b"")  # and so does one past the chunk data
             if chunked.done:
                 body.decoder.close()  # raises TruncatedStreamError inside a message
-                self._end(fd, body, END_UNUSED if chunked.unused else END)
+                self._end(body, END_UNUSED if chunked.unused else END)
                 return
         except Exception as error:
-            self._end(fd, body, error)
+            self._end(body, error)
             return
         if body.parts:
-            self._ready[fd] = body
+            self._ready[body.key] = body
+
+    def _queued(self, body: _Body) -> None:
+        """Bytes were added for the downstream: write them now, unless it is known to have no room."""
+        if not body.writing:
+            self._write(body)
+        elif not body.full and len(body.down) > body.limit:
+            body.full = True
+            self._set_deadline(body)
+            self._update(body)
+
+    def _write(self, body: _Body) -> None:
+        if body.relay_end is not None:
+            return
+        before = body.waiting_for()
+        progress = False
+        while body.down:
+            try:
+                sent = body.relay.send(body.down, _SEND_FLAGS)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                break
+            except OSError as error:
+                self._end_relay(body, DownstreamFailed(error))
+                return
+            del body.down[:sent]
+            progress = True
+        if body.full and len(body.down) <= body.limit // 2:
+            body.full = False
+        if not body.full and len(body.down) > body.limit:
+            body.full = True
+        after = body.waiting_for()
+        if (after == 2 and (progress or before != 2)) or (after == 1 and before != 1):
+            self._set_deadline(body)
+        self._update(body)
+        if body.flushing and not body.down:
+            self._end_relay(body, FLUSHED)
+
+    def _end_relay(self, body: _Body, end: Any) -> None:
+        if body.relay_end is not None:
+            return
+        body.relay_end = end
+        body.down = bytearray()
+        if body.end is None:
+            body.end = _STOPPED  # the stream is over
+        self._update(body)
+        self._ready[body.key] = body
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for fd, body in list(self._bodies.items()):
-            if body.end is None and body.deadline is not None and now >= body.deadline:
-                self._end(fd, body, TimeoutError(f"no data for {body.timeout:g} s"))
+        for body in list(self._bodies.values()):
+            if body.deadline is None or now < body.deadline:
+                continue
+            waiting = body.waiting_for()
+            if waiting == 2:
+                self._end_relay(body, DownstreamFailed(downstream_timeout(body.timeout)))
+            elif waiting == 1:
+                self._end(body, TimeoutError(f"no data for {body.timeout:g} s"))
 
-    def _end(self, fd: int, body: _Body, end: Any) -> None:
+    def _end(self, body: _Body, end: Any) -> None:
+        if body.end is not None:
+            return
         body.end = end
-        self._ready[fd] = body
+        self._update(body)
+        self._ready[body.key] = body
 
-    def _forget(self, fd: int, body: _Body) -> None:
-        del self._bodies[fd]
-        self._selector.unregister(body.sock)
+    def _forget(self, body: _Body) -> None:
+        if body.reading:
+            self._selector.unregister(body.sock)
+        if body.writing:
+            self._selector.unregister(body.relay)
+        body.reading = body.writing = False
         body.sock.close()
+        if body.relay is not None:
+            body.relay.close()

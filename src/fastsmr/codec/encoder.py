@@ -57,45 +57,57 @@ class Uuid(bytes):
         return super().__new__(cls, value)
 
 
-# (wrapper type, type code, struct format) in the order they must be tested:
-# subclasses of int before int itself, and bool before int.
+# (wrapper type, type code, struct format, wire type, bits) in the order they
+# must be tested: subclasses of int before int itself, and bool before int.
 _FIXED = (
-    (Byte, 2, "!b"),
-    (Short, 3, "!h"),
-    (Long, 5, "!q"),
-    (Timestamp, 8, "!q"),
+    (Byte, 2, "!b", "byte", 8),
+    (Short, 3, "!h", "short", 16),
+    (Long, 5, "!q", "long", 64),
+    (Timestamp, 8, "!q", "timestamp", 64),
 )
 
 
-def _header_value(value: Any) -> bytes:
+def _fixed(name: str, value: int, code: int, fmt: str, wire: str, bits: int) -> bytes:
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise ValueError(
+            f"header {name!r}: {int(value)} does not fit a {wire} header "
+            f"(int{bits}: -2**{bits - 1} to 2**{bits - 1}-1)"
+        )
+    return bytes((code,)) + struct.pack(fmt, value)
+
+
+def _header_value(name: str, value: Any) -> bytes:
     if isinstance(value, bool):
         return b"\x00" if value else b"\x01"
-    for wrapper, code, fmt in _FIXED:
+    for wrapper, code, fmt, wire, bits in _FIXED:
         if isinstance(value, wrapper):
-            return bytes((code,)) + struct.pack(fmt, value)
+            return _fixed(name, value, code, fmt, wire, bits)
     if isinstance(value, int):
         if -(2**31) <= value < 2**31:
             return b"\x04" + struct.pack("!i", value)
-        return b"\x05" + struct.pack("!q", value)
+        return _fixed(name, value, 5, "!q", "long", 64)
     if isinstance(value, Uuid):
         return b"\x09" + value
     if isinstance(value, uuid.UUID):
         return b"\x09" + value.bytes
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
-            raise ValueError("a timestamp header needs an aware datetime")
+            raise ValueError(f"header {name!r}: a timestamp needs an aware datetime (one with a tzinfo)")
         millis = (value - _EPOCH) // datetime.timedelta(milliseconds=1)
         return b"\x08" + struct.pack("!q", millis)
     if isinstance(value, str):
-        return b"\x07" + _sized(value.encode("utf-8"))
+        return b"\x07" + _sized(name, value.encode("utf-8"))
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return b"\x06" + _sized(bytes(value))
-    raise TypeError(f"cannot encode a header value of type {type(value).__name__}")
+        return b"\x06" + _sized(name, bytes(value))
+    raise TypeError(
+        f"header {name!r}: cannot encode a value of type {type(value).__name__} "
+        "(bool, int, str, bytes-like, aware datetime, uuid.UUID, or a Byte/Short/Long/Timestamp/Uuid wrapper)"
+    )
 
 
-def _sized(raw: bytes) -> bytes:
+def _sized(name: str, raw: bytes) -> bytes:
     if len(raw) > 0xFFFF:
-        raise ValueError(f"a header value holds at most 65535 bytes, got {len(raw)}")
+        raise ValueError(f"header {name!r}: a value holds at most 65535 bytes, got {len(raw)}")
     return struct.pack("!H", len(raw)) + raw
 
 
@@ -117,12 +129,14 @@ def encode_headers(headers: Mapping[str, Any]) -> bytes:
         return block
     out = bytearray()
     for name, value in headers.items():
+        if not isinstance(name, str):
+            raise TypeError(f"header names are str, got {type(name).__name__} {name!r}")
         raw_name = name.encode("utf-8")
         if len(raw_name) > 255:
             raise ValueError(f"header name longer than 255 bytes: {name[:40]!r}...")
         out.append(len(raw_name))
         out += raw_name
-        out += _header_value(value)
+        out += _header_value(name, value)
     block = bytes(out)
     if key is not None:
         if len(_BLOCKS) >= _BLOCKS_MAX:
@@ -134,13 +148,30 @@ def encode_headers(headers: Mapping[str, Any]) -> bytes:
 def encode(headers: Mapping[str, Any], payload: bytes = b"") -> bytes:
     """Encode one event-stream message.
 
+    ``headers`` maps names (str, at most 255 bytes of UTF-8) to values as the
+    module docstring lists; ``payload`` is any bytes-like object. A value that
+    cannot be sent raises ``TypeError`` (a type with no wire form, a ``str``
+    payload) or ``ValueError`` (out of range for its type, too long), naming
+    the header.
+
     >>> import fastsmr
     >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hi")
     >>> [m.payload for m in fastsmr.decode(wire)]
     [b'hi']
+    >>> fastsmr.encode({}, "hi")
+    Traceback (most recent call last):
+    ...
+    TypeError: the payload must be bytes-like, not str: encode it first, e.g. payload.encode("utf-8")
     """
+    if not isinstance(headers, Mapping):
+        raise TypeError(f"headers must be a mapping of names to values, not {type(headers).__name__}")
     block = encode_headers(headers)
-    body = memoryview(payload).cast("B") if not isinstance(payload, bytes) else payload
+    if isinstance(payload, str):
+        raise TypeError('the payload must be bytes-like, not str: encode it first, e.g. payload.encode("utf-8")')
+    try:
+        body = memoryview(payload).cast("B") if not isinstance(payload, bytes) else payload
+    except TypeError:
+        raise TypeError(f"the payload must be bytes-like, not {type(payload).__name__}") from None
     total = 16 + len(block) + len(body)
     if total > 0xFFFFFFFF:
         raise ValueError("message larger than 4 GiB")

@@ -7,6 +7,8 @@ was found, so that a corrupt capture can be located with a hex dump.
 
 from __future__ import annotations
 
+from typing import Optional
+
 __all__ = [
     "DecodeError",
     "ChecksumMismatch",
@@ -99,7 +101,13 @@ class InvalidPayloadLength(_LimitExceeded):
 
 
 class InvalidHeader(DecodeError):
-    """A header is malformed: unknown type, value past the block, bad UTF-8."""
+    """A header is malformed: unknown type, value past the block, bad UTF-8.
+
+    ``header_block`` is the raw header block it was found in (bytes; None
+    when the error was not raised by a decoder).
+    """
+
+    header_block: Optional[bytes] = None
 
     def __init__(self, reason: str, offset: int) -> None:
         super().__init__(f"invalid header at offset {offset}: {reason}", offset)
@@ -107,7 +115,13 @@ class InvalidHeader(DecodeError):
 
 
 class DuplicateHeader(DecodeError):
-    """A header name appears twice in one message."""
+    """A header name appears twice in one message.
+
+    ``header_block`` is the raw header block it was found in (bytes; None
+    when the error was not raised by a decoder).
+    """
+
+    header_block: Optional[bytes] = None
 
     def __init__(self, name: str, offset: int) -> None:
         super().__init__(f'duplicate header "{name}" at offset {offset}', offset)

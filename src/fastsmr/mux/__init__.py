@@ -10,7 +10,8 @@ it takes the HTTP chunks apart, decodes the event stream and hands Python one
 wake-up per batch of ready streams, each with the ``PayloadPart`` payloads
 that arrived for it. With ``text=`` it turns each stream's output into the
 text a person would see and gives it as Server-Sent Events, ready to write to
-a downstream client; with ``relay_to=`` it writes them there itself.
+a downstream client; with ``relay_to=`` it writes them there itself — under
+the C backend without running any Python for the tokens.
 
 >>> import fastsmr.mux
 >>> from fastsmr.testing import StreamingEndpoint, generate_text
@@ -34,32 +35,43 @@ out ends with ``stream.error`` set to the exception that
 for a ``ModelStreamError``, fastsmr's ``TruncatedStreamError``), and the
 other streams go on. A body that ends cleanly gives its connection back to
 the client's pool.
+
+Text is what ``fastsmr.text_stream`` yields for the same stream, text by
+text, and a stream whose output fails as text (an error the model server
+wrote into it, content that fits no format) ends with the exception
+``text_stream`` raises, after the text before it. The C backend makes the
+text of the usual token events in C (csrc/text.c) and hands a stream over to
+the tokens layer's ``TextDecoder`` where it meets anything else, so the two
+backends give the same events and the same errors.
+
+Relays never wait for one slow downstream: events are written without
+blocking, what a downstream does not take waits in a buffer of the stream's
+own, and past ``relay_limit`` bytes there the reader stops reading that
+stream's response (TCP then slows the server down) until half of them are
+gone. A downstream that fails or hangs up ends its stream alone, with the
+``OSError`` the write raised (``BrokenPipeError``, ``ConnectionResetError``;
+``TimeoutError`` if it took nothing for the stream's read timeout).
+
+aiobotocore bodies are refused with a ``TypeError``: aiohttp's response
+parser has already taken the chunked coding apart up to a point that it
+does not expose (its C parser keeps the chunk's remaining size to itself),
+so the rest of the body cannot be taken off its connection safely.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
-from typing import Any, AsyncIterator, Deque, Dict, Iterator, List, Optional, Tuple
+from typing import Any, AsyncIterator, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
 from ..codec import backend
+from ..codec.muxing import DEFAULT_LIMIT, FLUSHED, DownstreamFailed
+from ._text import resume, sse_text
 
 __all__ = ["Reader", "Stream", "sse_text"]
 
 _SOCKET_TIMEOUT: Any = object()
-
-
-def sse_text(text: str) -> bytes:
-    """One Server-Sent Event carrying ``text``: ``data: {"text": ...}`` and a blank line.
-
-    The text travels as a JSON string, so that any character (line breaks
-    included) reaches the browser unchanged: ``JSON.parse(event.data).text``.
-
-    >>> sse_text(" héllo\\n")
-    b'data: {"text":" h\\xc3\\xa9llo\\\\n"}\\n\\n'
-    """
-    return b"data: " + json.dumps({"text": text}, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+_FORMATS = ("auto", "tgi", "lmi", "openai", "raw")
 
 
 class Stream:
@@ -69,12 +81,14 @@ class Stream:
     body); ``done`` turns true once the stream ended, and ``error`` is then
     None for a clean end or the exception it failed with. ``text`` is the
     output format asked for (None: payload parts), ``relay_to`` the
-    downstream socket.
+    downstream socket or ASGI ``send``.
     """
 
-    __slots__ = ("key", "body", "text", "relay_to", "done", "error", "_adapter", "_fd", "_texts", "_reader")
+    __slots__ = ("key", "body", "text", "relay_to", "done", "error", "_adapter", "_texts", "_reader", "_socket",
+                 "_relay_fd", "_upstream_over", "_asgi", "_asgi_send")
 
-    def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[str], relay_to: Any) -> None:
+    def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[str], relay_to: Any,
+                 relay_fd: Optional[int]) -> None:
         self.key = key
         self.body = body
         self.text = text
@@ -83,12 +97,12 @@ class Stream:
         self.error: Optional[BaseException] = None
         self._reader = reader
         self._adapter = adapter
-        self._fd = -1
-        self._texts: Any = None
-        if text is not None:
-            from ..tokens.text import TextDecoder
-
-            self._texts = TextDecoder(text)
+        self._texts: Any = None  # the tokens layer's TextDecoder, once Python makes the text
+        self._socket = relay_fd is not None  # relayed to a socket by the multiplexer
+        self._relay_fd = relay_fd
+        self._asgi_send = relay_to is not None and relay_fd is None  # relayed to an ASGI send, by _AsgiRelay
+        self._asgi: Optional[_AsgiRelay] = None
+        self._upstream_over = False  # the response is over and its connection given back
 
     def close(self) -> None:
         """Stop reading this stream now; its connection is closed (not reused)."""
@@ -106,19 +120,27 @@ class Reader:
     ``ReadTimeoutError`` when nothing arrives on it for that long; by
     default each stream keeps the read timeout its client set on the
     socket (botocore's ``read_timeout``, 60 s unless configured); None
-    waits for ever.
+    waits for ever. The same time bounds how long a relay's downstream may
+    take nothing while the stream waits for it. ``relay_limit`` (bytes,
+    default 256 KiB) bounds what waits for each relay's downstream.
 
-    :meth:`add` may be called from any thread; :meth:`batches`,
-    :meth:`poll` and :meth:`abatches` from one at a time.
+    :meth:`add` may be called from any thread, and so may :meth:`close`;
+    :meth:`batches`, :meth:`poll` and :meth:`abatches` from one at a time.
     """
 
-    def __init__(self, *, read_timeout: Any = _SOCKET_TIMEOUT) -> None:
+    def __init__(self, *, read_timeout: Any = _SOCKET_TIMEOUT, relay_limit: int = DEFAULT_LIMIT) -> None:
+        if relay_limit < 1:
+            raise ValueError("relay_limit must be at least 1 byte")
         self._core = backend.impl.Mux()
         self._read_timeout = read_timeout
-        self._streams: Dict[int, Stream] = {}
-        self._pending: Deque[Stream] = deque()
+        self._limit = relay_limit
+        self._streams: Set[Stream] = set()  # in the core
+        self._pending: Deque[Stream] = deque()  # added, not yet in the core
         self._lock = threading.Lock()
-        self._ended: List[Tuple[Stream, List[Any]]] = []
+        self._ended: List[Tuple[Stream, Any]] = []  # ended outside a poll: reported by the next
+        self._relay_fds: Set[int] = set()
+        self._woken: Any = None  # abatches' event, set to make it poll
+        self._polling = False
         self._closed = False
 
     # --- adding streams ------------------------------------------------------------
@@ -134,32 +156,55 @@ class Reader:
         object of Server-Sent Events (:func:`sse_text` per text piece).
         ``relay_to`` (needs ``text``) has the reader send those events on
         itself, so that the batches carry nothing for this stream: to a
-        connected socket (``sendall``), or to an ASGI ``send`` callable, which
+        connected socket (which must stay open until the stream is done, and
+        nothing else may write to it until then: write the HTTP response head
+        before adding, any last event after ``done``), or to an ASGI ``send``
+        callable, which
         :meth:`abatches` awaits with ``{"type": "http.response.body", "body":
         events, "more_body": True}`` (the application starts and ends the
         response itself).
 
-        Raises ``TypeError`` for a body that was already read from or that
-        is not a chunked HTTP/1.1 response, ``ValueError`` for an unknown
-        ``text`` format or ``relay_to`` without ``text``.
+        The reader starts reading the stream at once if a :meth:`batches`
+        (or :meth:`abatches`, :meth:`poll`) loop is running in another
+        thread, else when one starts.
+
+        Raises ``TypeError`` for a body that was already read from, that is
+        not a chunked HTTP/1.1 response, or that is an aiobotocore body (see
+        the module docstring), ``ValueError`` for an unknown ``text`` format,
+        ``relay_to`` without ``text``, or a socket another open stream
+        relays to.
         """
         if self._closed:
             raise RuntimeError("this Reader is closed")
+        if text is not None and text not in _FORMATS:
+            raise ValueError(f"unknown text format {text!r}; expected one of {', '.join(_FORMATS)}")
         if relay_to is not None and text is None:
             raise ValueError("relay_to needs text= (the format of the model's output)")
-        if relay_to is not None and not (hasattr(relay_to, "sendall") or callable(relay_to)):
-            raise TypeError("relay_to must be a connected socket or an ASGI send callable")
+        relay_fd = None
+        if relay_to is not None:
+            if hasattr(relay_to, "sendall") and hasattr(relay_to, "fileno"):
+                relay_fd = relay_to.fileno()
+                if relay_fd < 0:
+                    raise ValueError("relay_to is a closed socket")
+            elif not callable(relay_to):
+                raise TypeError("relay_to must be a connected socket or an ASGI send callable")
         from ._boto import BotoBody
 
         adapter = BotoBody(body)
-        stream = Stream(self, body if key is None else key, body, adapter, text, relay_to)
+        stream = Stream(self, body if key is None else key, body, adapter, text, relay_to, relay_fd)
         with self._lock:
+            if relay_fd is not None:
+                if relay_fd in self._relay_fds:
+                    adapter.finish(False)
+                    raise ValueError(f"another open stream relays to the socket of descriptor {relay_fd}")
+                self._relay_fds.add(relay_fd)
             self._pending.append(stream)
         self._core.wake()
         return stream
 
     def _admit(self) -> None:
         """Hand the streams added since the last poll to the core (in the polling thread)."""
+        core = self._core
         while True:
             with self._lock:
                 if not self._pending:
@@ -168,14 +213,26 @@ class Reader:
             adapter = stream._adapter
             try:
                 fd, buffered = adapter.take()
-            except BaseException as error:
-                stream.done, stream.error = True, error
-                self._ended.append((stream, []))
+            except BaseException as error:  # take() gave the connection back
+                stream._upstream_over = True
+                self._finish(stream, error)
+                self._ended.append((stream, self._empty(stream)))
                 continue
             timeout = adapter.timeout if self._read_timeout is _SOCKET_TIMEOUT else self._read_timeout
-            stream._fd = fd
-            self._streams[fd] = stream
-            self._core.add(fd, buffered, timeout)
+            text = stream.text
+            if text is not None and text not in core.TEXT_FORMATS:
+                from ..tokens.text import TextDecoder
+
+                stream._texts = TextDecoder(text)
+                text = None
+            try:
+                core.add(stream, fd, buffered, timeout, text, stream._relay_fd, self._limit)
+            except Exception as error:  # the descriptor cannot be watched: this stream fails alone
+                self._release(stream)
+                self._finish(stream, error)
+                self._ended.append((stream, self._empty(stream)))
+                continue
+            self._streams.add(stream)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -183,42 +240,66 @@ class Reader:
         """Streams added and not yet reported done."""
         return len(self._streams) + len(self._pending) + len(self._ended)
 
-    def poll(self, timeout: Optional[float] = None) -> List[Tuple[Stream, Any]]:
+    def poll(self, timeout: Optional[float] = None, *, wait: bool = False) -> List[Tuple[Stream, Any]]:
         """One wake-up: wait up to ``timeout`` seconds (None: until something
         arrives) and return ``(stream, output)`` for every stream with new
         output or an end (a stream's end is reported once, with
         ``stream.done`` true). ``output`` is a list of payload bytes, or for a
         ``text`` stream one bytes object of Server-Sent Events (``b""`` when
         the stream is relayed or had no new text).
-        """
-        self._admit()
-        if self._ended:
-            out, self._ended = self._ended, []
-            return out
-        if not self._streams:
-            return []
-        return self._reports(self._core.poll(timeout))
 
-    def batches(self) -> Iterator[Tuple[Stream, Any]]:
+        With no stream open it returns ``[]`` at once, unless ``wait`` is
+        true: then it waits (up to ``timeout``) for another thread to add one,
+        or to :meth:`close` the reader.
+        """
+        with self._lock:
+            if self._closed:
+                return []
+            self._polling = True
+        try:
+            if self._pending:  # (added under the lock, with a wake: one missed here is admitted next time)
+                self._admit()
+            if self._ended:
+                out, self._ended = self._ended, []
+                return out
+            if not self._streams and not wait:
+                return []
+            return self._reports(self._core.poll(timeout))
+        finally:
+            with self._lock:
+                self._polling = False
+                closing = self._closed
+            if closing:
+                self._shutdown()
+
+    def batches(self, *, wait: bool = False) -> Iterator[Tuple[Stream, Any]]:
         """``(stream, output)`` pairs (see :meth:`poll`), one wake-up per batch,
-        until every stream added so far has ended."""
-        while len(self):
-            for stream, output in self.poll():
-                if output and stream.relay_to is not None:
-                    raise TypeError("a stream relayed to an ASGI send is read with abatches()")
-                yield stream, output
+        until every stream added so far has ended — or, with ``wait`` true,
+        until the reader is closed (from another thread, or by breaking out of
+        the loop and closing it): another thread may go on adding streams,
+        each read as soon as it is added."""
+        while not self._closed and (wait or len(self)):
+            yield from self.poll(wait=wait)
 
     async def abatches(self) -> AsyncIterator[Tuple[Stream, Any]]:
         """The ``async for`` twin of :meth:`batches`: the running event loop
-        watches the reader's descriptor, so no thread is involved."""
+        watches the reader's descriptor, so no thread is involved.
+
+        Streams relayed to an ASGI ``send`` are sent their events by a task of
+        their own, so that a slow client holds back only its stream (past
+        ``relay_limit`` bytes waiting, the reader stops reading that stream's
+        response until half are sent); such a stream is reported done once
+        its last event is sent, or with the exception the send raised.
+        """
         import asyncio
 
         loop = asyncio.get_running_loop()
         fd = self._core.fileno()
         ready = asyncio.Event()
         loop.add_reader(fd, ready.set)
+        self._woken = ready
         try:
-            while len(self):
+            while len(self) and not self._closed:
                 reports = self.poll(0)
                 if not reports:
                     ready.clear()
@@ -227,67 +308,103 @@ class Reader:
                     except asyncio.TimeoutError:
                         pass
                     continue
-                for stream, output in reports:
-                    if output and stream.relay_to is not None:  # an ASGI send
-                        try:
-                            await stream.relay_to({"type": "http.response.body", "body": output, "more_body": True})
-                        except Exception as error:  # the downstream client left: this stream ends, alone
-                            self._abandon(stream)
-                            stream.error = error
-                        output = b""
-                    yield stream, output
+                for report in reports:
+                    yield report
         finally:
             loop.remove_reader(fd)
+            self._woken = None
+            for stream in list(self._streams):
+                if stream._asgi is not None:
+                    stream._asgi.cancel()
 
-    def _reports(self, reports: List[Tuple[int, List[bytes], Any]]) -> List[Tuple[Stream, Any]]:
+    def _empty(self, stream: Stream) -> Any:
+        return [] if stream.text is None else b""
+
+    def _reports(self, reports: List[Tuple[Stream, List[bytes], Any, Any, Any]]) -> List[Tuple[Stream, Any]]:
         out = []
-        for fd, parts, end in reports:
-            stream = self._streams.get(fd)
-            if stream is None:
+        for stream, parts, events, handover, end in reports:
+            if stream.done:
                 continue
-            output: Any = parts
-            if stream._texts is not None:
-                output, failure = self._text(stream, parts, end)
-                if failure is not None:
-                    self._core.remove(fd)
-                    end = failure
-            if end is not None:
-                self._end(stream, end)
-            out.append((stream, output))
+            if stream.text is None:  # payload parts
+                if end is not None:
+                    self._release(stream, end)
+                    self._finish(stream, None)
+                out.append((stream, parts))
+                continue
+            data, failure = self._text(stream, parts, events, handover, end)
+            if stream._socket:
+                if data:
+                    self._core.send(stream, data)
+                data = b""
+            elif stream._asgi_send:
+                if stream._asgi is None:
+                    stream._asgi = _AsgiRelay(self, stream)
+                if data:
+                    stream._asgi.push(data)
+                data = b""
+            if end is FLUSHED or end.__class__ is DownstreamFailed:  # the relay's end
+                if not stream._upstream_over:  # the downstream failed first
+                    self._release(stream)
+                self._finish(stream, end.error if end.__class__ is DownstreamFailed else None)
+            elif failure is not None or end is not None:
+                if stream.error is None:  # the text's error comes before the response's (text_stream's order)
+                    stream.error = failure
+                self._release(stream, end)
+                if stream._socket:  # done once the downstream has taken what was made
+                    self._core.flush(stream)
+                elif stream._asgi_send:  # done once the last events are sent
+                    if end is None:
+                        self._core.remove(stream)
+                    stream._asgi.end()
+                else:
+                    if end is None:  # still being read
+                        self._core.remove(stream)
+                    self._finish(stream, stream.error)
+            if data or stream.done:
+                out.append((stream, data))
         return out
 
-    def _text(self, stream: Stream, parts: List[bytes], end: Any) -> Tuple[bytes, Optional[BaseException]]:
-        """The Server-Sent Events of ``parts``' text (sent on when relayed), and an error of the text."""
-        texts = stream._texts
-        events = []
+    def _text(self, stream: Stream, parts: List[bytes], events: Optional[bytes], handover: Any,
+              end: Any) -> Tuple[bytes, Optional[BaseException]]:
+        """The Server-Sent Events of what the report brings (made by the core, or here), and an error of the text."""
+        chunks = [events] if events else []
         failure: Optional[BaseException] = None
         try:
-            for part in parts:
-                for text in texts.feed(part):
-                    events.append(sse_text(text))
-            if end is not None and isinstance(end, int):
-                for text in texts.close():
-                    events.append(sse_text(text))
+            if handover is not None:
+                stream._texts, texts = resume(stream.text, handover)
+                for text in texts:
+                    chunks.append(sse_text(text))
+            texts = stream._texts
+            if texts is not None:
+                for part in parts:
+                    for text in texts.feed(part):
+                        chunks.append(sse_text(text))
+                if end is not None and end.__class__ is int and end != FLUSHED:  # the response ended cleanly
+                    for text in texts.close():
+                        chunks.append(sse_text(text))
         except Exception as error:  # the model's output is not the format: the stream ends with it
             failure = error
-        data = b"".join(events)
-        relay = stream.relay_to
-        if relay is not None and data and hasattr(relay, "sendall"):
-            try:
-                relay.sendall(data)
-            except OSError as error:
-                failure = failure or error
-            data = b""
-        return data, failure
+        return b"".join(chunks), failure
 
-    def _end(self, stream: Stream, end: Any) -> None:
-        del self._streams[stream._fd]
-        adapter = stream._adapter
-        clean = isinstance(end, int)
+    def _release(self, stream: Stream, end: Any = None) -> None:
+        """The response is over (``end``: how; None: stopped early): give its connection back."""
+        if stream._upstream_over:
+            return
+        stream._upstream_over = True
+        clean = end is not None and end.__class__ is int
+        if end is not None and not clean and stream.error is None:
+            stream.error = stream._adapter.error(end)
+        stream._adapter.finish(clean and end == backend.impl.MUX_END)
+
+    def _finish(self, stream: Stream, error: Optional[BaseException]) -> None:
+        """The stream is done (its relay too)."""
         stream.done = True
-        if not clean:
-            stream.error = adapter.error(end)
-        adapter.finish(clean and end == backend.impl.MUX_END)
+        if stream.error is None:
+            stream.error = error
+        self._streams.discard(stream)
+        if stream._relay_fd is not None:
+            with self._lock:
+                self._relay_fds.discard(stream._relay_fd)
 
     def _abandon(self, stream: Stream) -> None:
         if stream.done:
@@ -295,21 +412,44 @@ class Reader:
         with self._lock:
             if stream in self._pending:
                 self._pending.remove(stream)
-        if self._streams.pop(stream._fd, None) is not None:
-            self._core.remove(stream._fd)
-        stream.done = True
-        stream._adapter.finish(False)
+        if stream in self._streams:
+            self._core.remove(stream)
+        self._release(stream)
+        self._finish(stream, None)
+        if stream._asgi is not None:
+            stream._asgi.cancel()
 
     # --- closing ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop reading every stream still open (their connections are closed) and free the reader."""
-        if self._closed:
-            return
-        for stream in list(self._streams.values()) + list(self._pending):
-            self._abandon(stream)
+        """Stop reading every stream still open (their connections are closed) and free the reader.
+
+        From another thread while a :meth:`batches` loop waits, it makes the
+        loop end; the loop's thread then does the closing.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            polling = self._polling
+        if polling:
+            self._core.wake()
+        else:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            pending = list(self._pending)
+            self._pending.clear()
+        for stream in list(self._streams) + pending:
+            if stream._asgi is not None:
+                stream._asgi.cancel()
+            if not stream.done:
+                self._release(stream)
+                self._finish(stream, None)
+        self._streams.clear()
+        self._ended.clear()
         self._core.close()
-        self._closed = True
 
     def __enter__(self) -> "Reader":
         return self
@@ -319,3 +459,74 @@ class Reader:
 
     def __repr__(self) -> str:
         return f"<fastsmr.mux.Reader {len(self)} streams ({backend.impl.BACKEND})>"
+
+
+class _AsgiRelay:
+    """Sends one stream's events to its ASGI ``send`` from a task of its own.
+
+    What waits to be sent is counted; past the reader's limit the stream's
+    response is left unread until half of it is sent. When the response is
+    over and everything is sent (or a send fails), the stream is done and
+    reported by the reader's next poll.
+    """
+
+    def __init__(self, reader: Reader, stream: Stream) -> None:
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise TypeError("a stream relayed to an ASGI send is read with abatches()") from None
+        self.reader = reader
+        self.stream = stream
+        self.queue: Deque[bytes] = deque()
+        self.waiting = 0
+        self.held = False
+        self.ending = False
+        self.wakeup = asyncio.Event()
+        self.task = loop.create_task(self.run())
+
+    def push(self, data: bytes) -> None:
+        self.queue.append(data)
+        self.waiting += len(data)
+        if not self.held and self.waiting > self.reader._limit:
+            self._hold(True)
+        self.wakeup.set()
+
+    def end(self) -> None:
+        self.ending = True
+        self.wakeup.set()
+
+    def _hold(self, held: bool) -> None:
+        self.held = held
+        if not self.stream._upstream_over and self.stream in self.reader._streams:
+            self.reader._core.hold(self.stream, held)
+
+    async def run(self) -> None:
+        reader, stream, send = self.reader, self.stream, self.stream.relay_to
+        error: Optional[BaseException] = None
+        try:
+            while True:
+                while self.queue:
+                    data = self.queue.popleft()
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                    self.waiting -= len(data)
+                    if self.held and self.waiting <= reader._limit // 2:
+                        self._hold(False)
+                if self.ending:
+                    break
+                self.wakeup.clear()
+                await self.wakeup.wait()
+        except Exception as failure:  # the downstream client left: this stream ends, alone
+            error = failure
+            if not stream._upstream_over:
+                reader._core.remove(stream)
+                reader._release(stream)
+        reader._finish(stream, error)
+        reader._ended.append((stream, b""))
+        if reader._woken is not None:
+            reader._woken.set()
+
+    def cancel(self) -> None:
+        if not self.task.done():
+            self.task.cancel()

@@ -39,13 +39,22 @@ class BotoBody:
     def __init__(self, body: Any) -> None:
         stream = unwrap(body)
         if is_async(stream):
-            raise TypeError("an aiobotocore stream: add it from a coroutine (Reader.add with the running loop)")
+            # aiohttp's response parser (llhttp, in C) has taken in the body as it arrived, up to a
+            # point inside a chunk whose remaining size it keeps to itself: the rest of the body
+            # cannot be read from the socket without that state, so it is not taken at all.
+            raise TypeError(
+                "fastsmr.mux reads boto3 bodies; an aiobotocore body cannot be taken off aiohttp, whose "
+                "HTTP parser has already read part of its chunked coding and does not expose where it "
+                "stands: read it with fastsmr.aio.payload_parts, or make the request with boto3"
+            )
         raw = getattr(stream, "_raw_stream", None)
         if raw is None or not not_started(getattr(stream, "_event_generator", None)):
             raise TypeError("fastsmr.mux takes a response body nobody has read from yet (response['Body'])")
         reader = _socket_reader(raw)
         connection = getattr(raw, "_connection", None)
         sock = getattr(connection, "sock", None)
+        if sock is None:  # http.client hands the socket to a response that closes the connection
+            sock = getattr(getattr(reader, "raw", None), "_sock", None)
         if reader is None or not isinstance(sock, socket.socket):
             raise TypeError("fastsmr.mux reads chunked urllib3 response bodies; this one is not (read it with "
                             "fastsmr.payload_parts instead)")

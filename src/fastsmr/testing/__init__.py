@@ -17,11 +17,12 @@ Under pytest the ``streaming_endpoint`` fixture gives a started endpoint.
 """
 
 from .config import ERROR_CODES, FAULTS, EndpointConfig, OptionError
-from .endpoint import StreamingEndpoint, default_endpoints
+from .endpoint import BidirectionalEndpoint, StreamingEndpoint, bidirectional_endpoints, default_endpoints
 from .model import CONTENT_TYPES, FORMATS, generate_text, generate_tokens, iter_tokens, render_response, render_stream
 from .server import EndpointServer, ServerStats
 
 __all__ = [
+    "BidirectionalEndpoint",
     "CONTENT_TYPES",
     "ERROR_CODES",
     "FAULTS",
@@ -31,6 +32,7 @@ __all__ = [
     "OptionError",
     "ServerStats",
     "StreamingEndpoint",
+    "bidirectional_endpoints",
     "default_endpoints",
     "generate_text",
     "generate_tokens",

@@ -9,7 +9,7 @@ So one server can serve a whole test suite:
 >>> from fastsmr.testing.config import EndpointConfig, overrides_from_attributes
 >>> base = EndpointConfig(format="tgi", tokens=8)
 >>> base.replace(**overrides_from_attributes("trace=7; fastsmr-fault=bad-crc; fastsmr-fail-after=3"))
-EndpointConfig(format='tgi', tokens=8, rate=0.0, seed=0, fault='bad-crc', fail_after=3, error_code='ModelInvocationTimeExceeded', start_delay=0.0, part_bytes=0, status=500, variant='AllTraffic', pace_origin=0.0)
+EndpointConfig(format='tgi', tokens=8, rate=0.0, seed=0, fault='bad-crc', fail_after=3, error_code='ModelInvocationTimeExceeded', start_delay=0.0, part_bytes=0, status=500, variant='AllTraffic', pace_origin=0.0, echo=False)
 
 The request body's usual token limits (TGI/LMI ``parameters.max_new_tokens``,
 OpenAI and Claude ``max_tokens``/``max_completion_tokens``, Llama's
@@ -49,11 +49,16 @@ __all__ = ["EndpointConfig", "FAULTS", "ERROR_CODES", "OptionError", "overrides_
 #: ``model-error``
 #:     the container answers with HTTP ``status``: SageMaker returns a
 #:     ``ModelError`` (HTTP 424) before any streaming starts.
+#: ``generation-error``
+#:     after ``fail_after`` tokens, the container's own in-band error in its
+#:     format (see :func:`fastsmr.testing.model.render_error`), then the end
+#:     of a well-formed stream; ``tgi``, ``lmi`` and ``openai`` only.
 #:
 #: On the Bedrock routes the two exception faults become the
 #: ``modelStreamErrorException`` and ``internalServerException`` events, and
-#: ``model-error`` a ``ModelErrorException`` (HTTP 424).
-FAULTS = ("model-stream-error", "internal-stream-failure", "reset", "truncate", "bad-crc", "model-error")
+#: ``model-error`` a ``ModelErrorException`` (HTTP 424); ``generation-error``
+#: is refused there.
+FAULTS = ("model-stream-error", "internal-stream-failure", "reset", "truncate", "bad-crc", "model-error", "generation-error")
 
 #: ``ErrorCode`` values SageMaker documents for ``ModelStreamError``.
 ERROR_CODES = ("ModelInvocationTimeExceeded", "StreamBroken")
@@ -104,12 +109,18 @@ class EndpointConfig:
     #: (every stream's token at once, as a batching engine emits them).
     #: 0 paces from the stream's own start.
     pace_origin: float = 0.0
+    #: Answer with the request's own bytes (the request body, or each request
+    #: of a bidirectional stream) instead of generated text; pacing,
+    #: re-slicing and faults apply to them as to the text. SageMaker routes only.
+    echo: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise OptionError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.fault is not None and self.fault not in FAULTS:
             raise OptionError(f"fault must be one of {', '.join(FAULTS)}, got {self.fault!r}")
+        if self.fault == "generation-error" and (self.format == "raw" or self.echo):
+            raise OptionError("fault generation-error needs a format with in-band errors (tgi, lmi, openai), not raw or echo")
         if self.error_code not in ERROR_CODES:
             raise OptionError(f"error_code must be one of {', '.join(ERROR_CODES)}, got {self.error_code!r}")
         if not 0 <= self.tokens <= 10_000_000:
@@ -148,7 +159,11 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if key == "fault":
             return None if value in (None, "", "none") else str(value)
-        if isinstance(default, bool) or value is None:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[str(value).lower()]
+        if value is None:
             raise TypeError
         if isinstance(default, int):
             if isinstance(value, float) and not value.is_integer():
@@ -157,7 +172,7 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(default, float):
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         raise OptionError(f"option {name!r} has a bad value: {value!r}") from None
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "generate_text",
     "iter_tokens",
     "render_stream",
+    "render_error",
     "render_response",
     "response_content_type",
 ]
@@ -140,6 +141,28 @@ def render_stream(fmt: str, tokens: Iterable[str], *, finish: bool = True) -> It
             yield b"data: " + _dumps(_chat_chunk(delta, None)) + b"\n\n"
         if finish:
             yield b"data: " + _dumps(_chat_chunk({}, "length")) + b"\n\ndata: [DONE]\n\n"
+
+
+def render_error(fmt: str) -> bytes:
+    """The in-band error a container of format ``fmt`` writes when generation
+    fails mid-stream, as the servers write it: TGI's error event
+    (router/src/server.rs), the error line LMI's frontend writes in place of
+    the last chunk, without a line end (engines/python/.../Request.java),
+    and vLLM's error object followed by ``[DONE]``
+    (vllm/entrypoints/openai, ``create_streaming_error_response``).
+
+    >>> render_error("lmi")
+    b'{"code":424,"error":"exception occurred during rolling batch inference"}'
+    """
+    if fmt == "tgi":
+        error = {"error": "Request failed during generation: Server error: CUDA out of memory", "error_type": "generation"}
+        return b"data:" + _dumps(error) + b"\n\n"
+    if fmt == "lmi":
+        return _dumps({"code": 424, "error": "exception occurred during rolling batch inference"})
+    if fmt == "openai":
+        error = {"error": {"message": "Internal server error", "type": "InternalServerError", "param": None, "code": 500}}
+        return b"data: " + _dumps(error) + b"\n\ndata: [DONE]\n\n"
+    raise ValueError(f"format {fmt!r} has no in-band errors; expected tgi, lmi or openai")
 
 
 def _chat_chunk(delta: dict, finish_reason: "str | None") -> dict:

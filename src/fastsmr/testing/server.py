@@ -36,9 +36,9 @@ from urllib.parse import unquote, urlsplit
 from ..codec.encoder import encode
 from . import bedrock
 from .config import EndpointConfig, OptionError, overrides_from_attributes, overrides_from_body
-from .model import generate_tokens, iter_tokens, render_response, render_stream, response_content_type
+from .model import generate_tokens, iter_tokens, render_error, render_response, render_stream, response_content_type
 
-__all__ = ["EndpointServer", "ServerStats", "ACCOUNT_ID", "MAX_BODY", "new_event_loop"]
+__all__ = ["EndpointServer", "ServerStats", "ACCOUNT_ID", "MAX_BODY", "model_error_body", "new_event_loop", "region_of"]
 
 #: The account SageMaker's messages name (a documentation placeholder).
 ACCOUNT_ID = "123456789012"
@@ -232,7 +232,7 @@ class EndpointServer:
             _error(writer, 404, "UnknownOperationException", {"message": f"No operation at {request.method} {request.path}"}, request_id)
             return
         name = unquote(parts[2])
-        region = _region(request.headers)
+        region = region_of(request.headers)
         config = self.endpoints.get(name)
         if config is None:
             message = f"Endpoint {name} of account {ACCOUNT_ID} not found."
@@ -254,7 +254,7 @@ class EndpointServer:
         if parts[3] == "invocations":
             await self._invoke(writer, config, attributes, request_id)
         else:
-            await self._stream(writer, config, attributes, request_id)
+            await self._stream(writer, config, attributes, request_id, request.body)
 
     def _per_call(self, config: EndpointConfig, request: _Request) -> EndpointConfig:
         if len(request.body) > MAX_BODY:
@@ -295,7 +295,12 @@ class EndpointServer:
         await writer.drain()
 
     async def _stream(
-        self, writer: asyncio.StreamWriter, config: EndpointConfig, attributes: Optional[str], request_id: str
+        self,
+        writer: asyncio.StreamWriter,
+        config: EndpointConfig,
+        attributes: Optional[str],
+        request_id: str,
+        body: bytes,
     ) -> None:
         head = [
             f"X-Amzn-SageMaker-Content-Type: {response_content_type(config.format, streaming=True)}",
@@ -303,10 +308,11 @@ class EndpointServer:
         ]
         if attributes is not None:
             head.append(f"X-Amzn-SageMaker-Custom-Attributes: {attributes}")
-        await self._run_stream(writer, config, _SageMakerRoute(config.format), head, request_id)
+        route = EchoRoute(body) if config.echo else SageMakerRoute(config.format)
+        await self._run_stream(writer, config, route, head, request_id)
 
     async def _run_stream(
-        self, writer: asyncio.StreamWriter, config: EndpointConfig, route: _Route, head: List[str], request_id: str
+        self, writer: asyncio.StreamWriter, config: EndpointConfig, route: Route, head: List[str], request_id: str
     ) -> None:
         head = [
             "HTTP/1.1 200 OK",
@@ -324,7 +330,7 @@ class EndpointServer:
         stats.streams_total += 1
         stats.streams_peak = max(stats.streams_peak, stats.streams_open)
         try:
-            await _StreamWriter(writer, config, route).run()
+            await StreamWriter(writer, config, route).run()
         finally:
             stats.streams_open -= 1
 
@@ -344,8 +350,12 @@ class EndpointServer:
             message = str(exc) if isinstance(exc, OptionError) else f"Malformed input request: {exc}, please reformat your input and try again."
             _error(writer, 400, "ValidationException", {"message": message}, request_id)
             return
+        if config.fault == "generation-error":
+            message = "fault generation-error is for SageMaker containers (tgi, lmi, openai)"
+            _error(writer, 400, "ValidationException", {"message": message}, request_id)
+            return
         if config.fault == "model-error":
-            region = _region(request.headers)
+            region = region_of(request.headers)
             body = {
                 "message": f"Received server error ({config.status}) from model. fault injected by fastsmr",
                 "originalStatusCode": config.status,
@@ -366,7 +376,7 @@ class _ModelRejected(Exception):
         self.message = message
 
 
-class _Route:
+class Route:
     """What one streaming operation sends: the steps of a stream and their messages."""
 
     #: Steps before the first token's (a message start, say).
@@ -386,8 +396,12 @@ class _Route:
         """The exception message for a ``model-stream-error`` or ``internal-stream-failure``."""
         raise NotImplementedError
 
+    def error_step(self) -> Any:
+        """The step that carries the model server's own in-band error (``generation-error``)."""
+        raise NotImplementedError
 
-class _SageMakerRoute(_Route):
+
+class SageMakerRoute(Route):
     """InvokeEndpointWithResponseStream: the container's output in ``PayloadPart`` events."""
 
     reslices = True
@@ -401,6 +415,9 @@ class _SageMakerRoute(_Route):
     def message(self, step: bytes) -> bytes:
         return encode(_PAYLOAD_PART, step)
 
+    def error_step(self) -> bytes:
+        return render_error(self.format)
+
     def exception(self, fault: str, config: EndpointConfig) -> bytes:
         if fault == "model-stream-error":
             exception_type = "ModelStreamError"
@@ -412,7 +429,19 @@ class _SageMakerRoute(_Route):
         return encode(headers, json.dumps(body).encode())
 
 
-class _InvokeRoute(_Route):
+class EchoRoute(SageMakerRoute):
+    """The request's own bytes as the output (``echo``): one step, carrying them."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__("raw")
+        self.body = body
+
+    def steps(self, tokens: Iterable[str], *, start: bool, finish: bool) -> Iterator[bytes]:
+        for _ in islice(tokens, 1):
+            yield self.body
+
+
+class _InvokeRoute(Route):
     """Bedrock's InvokeModelWithResponseStream: the provider's JSON events in ``chunk`` events."""
 
     def __init__(self, provider: str) -> None:
@@ -429,7 +458,7 @@ class _InvokeRoute(_Route):
         return bedrock.exception_message(fault, _bedrock_stream_error(fault, config), config.status)
 
 
-class _ConverseRoute(_Route):
+class _ConverseRoute(Route):
     """Bedrock's ConverseStream: its own events, the same for every model."""
 
     lead = bedrock.lead_steps("converse-stream", "")
@@ -450,10 +479,16 @@ def _bedrock_stream_error(fault: str, config: EndpointConfig) -> str:
     return "The server encountered an internal error while streaming; try your request again."
 
 
-class _StreamWriter:
-    """Writes one response stream: paced tokens, re-slicing, and the fault."""
+class StreamWriter:
+    """Writes one response stream: paced tokens, re-slicing, and the fault.
 
-    def __init__(self, writer: asyncio.StreamWriter, config: EndpointConfig, route: _Route) -> None:
+    The transport is in four methods — :meth:`_chunk` (queue a message),
+    :meth:`_send` (hand what is queued to the connection), :meth:`_end` (the
+    stream is complete), :meth:`_reset` (break the connection) — so that the
+    HTTP/2 endpoint writes the same streams through its own subclass.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter, config: EndpointConfig, route: Route) -> None:
         self.writer = writer
         self.config = config
         self.route = route
@@ -577,16 +612,22 @@ class _StreamWriter:
         if fault == "bad-crc":
             await self._message(next_step, corrupt=True)
             return True
-        if fault in ("model-stream-error", "internal-stream-failure"):
+        if fault == "generation-error":
+            await self._message(self.route.error_step())
+        elif fault in ("model-stream-error", "internal-stream-failure"):
             await self._chunk(self.route.exception(fault, self.config))
         else:  # reset or truncate: half of the next message, then the end
             message = self.route.message(next_step)
             await self._chunk(message[: len(message) // 2])
             if fault == "reset":
-                await self._send()
-                await _reset(self.writer)
+                await self._reset()
         await self._end()
         return False
+
+    async def _reset(self) -> None:
+        """Break the connection (a TCP reset) once what is queued has left."""
+        await self._send()
+        await _reset(self.writer)
 
 
 async def _reset(writer: asyncio.StreamWriter) -> None:
@@ -606,10 +647,17 @@ async def _reset(writer: asyncio.StreamWriter) -> None:
 
 async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Optional[_Request]:
     """Read one request; ``None`` when the client closed between requests."""
+    first = await reader.read(1)
+    if first == b"\x16":
+        # A TLS handshake record: an https:// client. Answering in plain HTTP
+        # at once fails its handshake now ("wrong version number") instead of
+        # leaving it to wait for a ServerHello until its timeout.
+        _respond(writer, 400, b"this endpoint speaks plain HTTP: use http://", "text/plain", str(uuid.uuid4()), close=True)
+        raise _HangUp
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = first + await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
+        if (first + exc.partial).strip():
             raise _HangUp from None
         return None
     except asyncio.LimitOverrunError:
@@ -665,7 +713,8 @@ def _date() -> str:
     return "Date: " + formatdate(time.time(), usegmt=True)
 
 
-def _region(headers: Mapping[str, str]) -> str:
+def region_of(headers: Mapping[str, str]) -> str:
+    """The region a SigV4 ``authorization`` header names (us-east-1 without one)."""
     found = _REGION.search(headers.get("authorization", ""))
     return found.group(1) if found else "us-east-1"
 
@@ -703,11 +752,10 @@ def _validation_error(writer: asyncio.StreamWriter, message: str, request_id: st
     _error(writer, 400, "ValidationError", {"message": message}, request_id)
 
 
-def _model_error(
-    writer: asyncio.StreamWriter, name: str, region: str, status: int, original: str, request_id: str
-) -> None:
+def model_error_body(name: str, region: str, status: int, original: str) -> Dict[str, Any]:
+    """The JSON body of SageMaker's ``ModelError`` (HTTP 424) for a container that answered ``status``."""
     side = "client" if status < 500 else "server"
-    body = {
+    return {
         "ErrorCode": f"{side.upper()}_ERROR_FROM_MODEL",
         "LogStreamArn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{name}",
         "Message": (
@@ -717,4 +765,9 @@ def _model_error(
         "OriginalMessage": original,
         "OriginalStatusCode": status,
     }
-    _error(writer, 424, "ModelError", body, request_id)
+
+
+def _model_error(
+    writer: asyncio.StreamWriter, name: str, region: str, status: int, original: str, request_id: str
+) -> None:
+    _error(writer, 424, "ModelError", model_error_body(name, region, status, original), request_id)

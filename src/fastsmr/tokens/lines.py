@@ -16,6 +16,7 @@ from itertools import chain
 from typing import Iterable, Iterator, List, Union
 
 from ..codec import backend
+from .parts import check_parts, part_bytes
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -40,7 +41,7 @@ class LineSplitter:
     def feed(self, part: BytesLike) -> Iterable[bytes]:
         """The lines that ``part`` completes, in order; consume them before the next feed."""
         if part.__class__ is not bytes:
-            part = bytes(part)
+            part = part_bytes(part)
         if len(part) > _WINDOW:
             return self._feed_windows(part)
         found = part.split(b"\n")
@@ -88,13 +89,18 @@ def lines(parts: Iterable[BytesLike], *, keepends: bool = False) -> Iterator[byt
     yielded once, whole; a trailing ``\\r`` is removed (so CRLF works) unless
     ``keepends`` is true, in which case each line keeps its ``\\n`` (and
     ``\\r``). An unterminated last line is yielded at the end of the stream.
+    A part that is not bytes-like raises ``TypeError`` when it is reached
+    (after the lines before it); so does a botocore or aiobotocore event
+    stream passed as ``parts``, at once (unwrap it with
+    ``fastsmr.payload_parts``).
 
     >>> list(fastsmr.lines([b'{"a": 1}\\r\\n{"b"', b': 2}\\n', b"tail"]))
     [b'{"a": 1}', b'{"b": 2}', b'tail']
     """
+    check_parts(parts, "lines")
     in_c = getattr(backend.impl, "iter_lines", None)  # looked up per call: tests switch backends
     if in_c is not None:
-        return in_c(parts, keepends)
+        return in_c(parts, keepends, part_bytes)
     splitter = LineSplitter(keepends)
     # map() and chain() run the per-part and per-line loops in C; only feed()
     # is Python code, once per part.

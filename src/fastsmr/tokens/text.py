@@ -18,6 +18,33 @@ Formats (``format=``):
   else raw text; SSE and JSON-lines objects of any of the schemas above are
   then understood. Pass the format explicitly for raw text that may begin
   with ``{`` or ``data:``.
+
+Every byte of the stream ends up as text, as framing the format defines
+(SSE comments, ``event:``/``id:``/``retry:`` fields and blank lines, blank
+JSON lines, a byte-order mark at the start, ``data: [DONE]``, special tokens,
+the final summary of TGI, LMI and OpenAI usage chunks, metadata fields of the
+schema's objects), or in an error: content that fits the format in no such
+way raises :class:`TextStreamError` with the format, the byte offset and the
+bytes found, and an error that the server wrote into the stream raises
+:class:`ModelServerError` after the text before it.
+
+In-band errors, as the servers write them (read in their sources):
+
+* TGI ``generate_stream``: ``data:{"error": "...", "error_type": "generation"}``
+  (router/src/server.rs, ``impl From<InferError> for Event``); TGI's OpenAI
+  routes: ``data:{"error": {"message": "...", "http_status_code": 422}}``
+  (router/src/infer/mod.rs, ``into_openai_event``).
+* vLLM and SGLang: ``data: {"error": {"message", "type", "param", "code"}}``
+  (older vLLM and SGLang add ``"object": "error"``), then ``data: [DONE]``;
+  vLLM turns an engine's ``finish_reason "error"`` into such an object.
+* LMI / DJL Serving: a rolling-batch failure makes the frontend write
+  ``{"code": 424, "error": "..."}`` with no line end, in place of the last
+  chunk (engines/python/.../Request.java, ``addResponse``), in its JSON-lines
+  and its SSE output alike; its formatters otherwise end a failed
+  generation with a token whose ``details`` (or, in the chat schema, the
+  choice) has ``finish_reason: "error"`` (djl_python/output_formatter.py).
+* Any OpenAI-compatible chunk whose choice has ``finish_reason: "error"``
+  (with the message in a top-level ``error`` object when the server gives one).
 """
 
 from __future__ import annotations
@@ -28,8 +55,10 @@ from itertools import chain
 from json.scanner import make_scanner
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
-from .lines import BytesLike, LineSplitter
-from .sse import SSEParser
+from .errors import ModelServerError, TextStreamError
+from .lines import BytesLike
+from .parts import check_parts, part_bytes
+from .sse import NOT_A_FIELD, SSEParser, not_a_field
 
 _scan_once = make_scanner(json.JSONDecoder())
 
@@ -63,76 +92,86 @@ _loads: Callable[[bytes], Any] = _fast_loads or _std_loads
 _SSE_FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BOM = b"\xef\xbb\xbf"
 _BLANK = object()  # what the slow parser returns for whitespace-only data
+_EMPTY = (None, "", [], {})  # delta fields that carry nothing
+_LMI_ERROR_KEYS = frozenset(("code", "error", "message"))  # {"code": 424, "error": "..."} from LMI's frontend
 
 
-class TextStreamError(ValueError):
-    """The stream's content is not what ``text_stream``'s format expects.
+class _ChunkFailed(Exception):
+    """A chunk that reports a failed generation and still carries text: the
+    text is delivered, then ``error`` is raised."""
 
-    ``line`` holds the offending bytes (an SSE event's data or a JSON line).
-    """
-
-    def __init__(self, message: str, line: bytes = b"") -> None:
-        super().__init__(message)
-        self.line = line
-
-
-class ModelServerError(TextStreamError):
-    """The model server wrote an error into its output stream.
-
-    ``message`` is the server's own message, ``error_type`` and ``code`` its
-    classification where it gave one (TGI's ``error_type``; the OpenAI
-    schema's ``type`` and ``code``), and ``body`` the decoded error object.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        error_type: Optional[str] = None,
-        code: Any = None,
-        body: Any = None,
-        line: bytes = b"",
-    ) -> None:
-        described = f"model server error: {message}"
-        if error_type:
-            described += f" ({error_type})"
-        super().__init__(described, line)
-        self.message = message
-        self.error_type = error_type
-        self.code = code
-        self.body = body
+    def __init__(self, text: str, error: ModelServerError) -> None:
+        super().__init__(text)
+        self.text = text
+        self.error = error
 
 
-def _server_error(body: Any, line: bytes) -> ModelServerError:
-    """The exception for an error object, whichever server's shape it has."""
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict):  # OpenAI schema: {"error": {"message", "type", "code"}}
-            return ModelServerError(
-                str(error.get("message", error)),
-                error_type=error.get("type") or body.get("error_type"),
-                code=error.get("code", error.get("http_status_code", body.get("code"))),
-                body=body,
-                line=line,
-            )
-        # TGI: {"error": "...", "error_type": "..."}; LMI: {"error": "...", "code": 424}
-        return ModelServerError(
-            str(error),
-            error_type=body.get("error_type") or body.get("type"),
-            code=body.get("code"),
-            body=body,
-            line=line,
-        )
-    return ModelServerError(str(body), body=body, line=line)
+# -- the schemas: the text of one decoded JSON object ----------------------------------
 
 
-def _unrecognised(obj: Any, line: bytes, expected: str) -> TextStreamError:
-    shape = f"object with keys {sorted(obj)[:8]}" if isinstance(obj, dict) else type(obj).__name__
-    return TextStreamError(f"expected {expected}, got a JSON {shape}: {line[:200]!r}", line)
+def _first(obj: dict, *keys: str) -> Any:
+    """The first of ``keys`` that ``obj`` has a value (not None) for."""
+    for key in keys:
+        value = obj.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _message(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _is_error(obj: dict) -> bool:
-    return obj.get("error") is not None or obj.get("object") == "error"
+    """Whether a JSON object is an error object, of any server's shape (see _server_error)."""
+    return (
+        obj.get("error") is not None
+        or obj.get("object") == "error"
+        or ("code" in obj and obj.keys() <= _LMI_ERROR_KEYS)
+    )
+
+
+def _server_error(body: Any, line: bytes, *, finish_reason: Optional[str] = None) -> ModelServerError:
+    """The exception for an error object, whichever server's shape it has."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            # OpenAI-compatible (vLLM, SGLang): {"error": {"message", "type", "param", "code"}};
+            # TGI's OpenAI routes: {"error": {"message", "http_status_code"}};
+            # LMI's 3p schema: {"error": {"error_msg", "error_code"}}.
+            return ModelServerError(
+                _message(_first(error, "message", "error_msg")),
+                error_type=_first(error, "type", "error_type"),
+                code=_first(error, "code", "http_status_code", "error_code"),
+                finish_reason=finish_reason,
+                body=body,
+                line=line,
+            )
+        # TGI: {"error": "...", "error_type": "..."}; LMI: {"code": 424, "error": "..."};
+        # older vLLM and SGLang: {"object": "error", "message", "type", "code"}.
+        return ModelServerError(
+            _message(error if error is not None else body.get("message")),
+            error_type=_first(body, "error_type", "type"),
+            code=body.get("code"),
+            finish_reason=finish_reason,
+            body=body,
+            line=line,
+        )
+    return ModelServerError(_message(body), finish_reason=finish_reason, body=body, line=line)
+
+
+def _unrecognised(obj: Any, line: bytes, expected: str) -> TextStreamError:
+    if isinstance(obj, dict):
+        shape = f"object with keys {sorted(obj)[:8]}"
+        if "choices" in obj:
+            hint = 'OpenAI-compatible chunks are format="openai"'
+        elif "token" in obj or "outputs" in obj:
+            hint = 'Token objects are format="tgi" (Server-Sent Events) or "lmi" (JSON lines)'
+        else:
+            hint = ""
+    else:
+        shape, hint = type(obj).__name__, ""
+    return TextStreamError(f"a JSON {shape}, not {expected}", line, hint=hint)
 
 
 def _token_text(obj: Any, line: bytes) -> Optional[str]:
@@ -140,15 +179,16 @@ def _token_text(obj: Any, line: bytes) -> Optional[str]:
     if obj.__class__ is dict:
         token = obj.get("token")
         if token.__class__ is dict:
-            if obj.get("details"):  # only on the last object: LMI signals a failed generation here
+            if obj.get("details"):  # only on the last object: LMI reports a failed generation here
                 details = obj["details"]
-                if isinstance(details, dict) and details.get("finish_reason") == "error":
-                    raise ModelServerError(
-                        "generation failed (finish_reason 'error')",
-                        error_type="finish_reason",
-                        body=obj,
-                        line=line,
+                if details.__class__ is dict and details.get("finish_reason") == "error":
+                    special = token.get("special") or token.get("special_token")
+                    text = token.get("text")
+                    # LMI's jsonlines tokens carry the message; its TGI-compatible ones do not.
+                    error = ModelServerError(
+                        _message(token.get("error_msg")), finish_reason="error", body=obj, line=line
                     )
+                    raise _ChunkFailed("" if special or text.__class__ is not str else text, error)
             if token.get("special") or token.get("special_token"):
                 return None
             text = token.get("text")
@@ -160,8 +200,13 @@ def _token_text(obj: Any, line: bytes) -> Optional[str]:
             raise _server_error(obj, line)
         else:
             outputs = obj.get("outputs")
-            if outputs.__class__ is list and outputs and outputs[0].__class__ is str:
-                return outputs[0]
+            if outputs.__class__ is list and outputs and all(output.__class__ is str for output in outputs):
+                if len(outputs) == 1:
+                    return outputs[0]
+                raise TextStreamError(
+                    f"an outputs line of {len(outputs)} sequences; text_stream reads one", line,
+                    hint="Send one input per request",
+                )
     raise _unrecognised(obj, line, 'a token object ({"token": {"text": ...}})')
 
 
@@ -170,28 +215,79 @@ def _openai_text(obj: Any, line: bytes) -> Optional[str]:
     if obj.__class__ is dict:
         choices = obj.get("choices")
         if choices.__class__ is list:
-            for choice in choices:
-                # With n > 1 the choices interleave; the first one is the text.
-                if choice.__class__ is dict and choice.get("index", 0) == 0:
+            # The usual chunk: one choice, not the last, its text and nothing else.
+            if len(choices) == 1:
+                choice = choices[0]
+                if choice.__class__ is dict and not choice.get("finish_reason") and choice.get("index", 0) == 0:
                     delta = choice.get("delta")
-                    text = delta.get("content") if delta.__class__ is dict else choice.get("text")
-                    if text.__class__ is str:
-                        return text
-                    if text is not None:
-                        break
-                    return None
-            else:
-                return None  # no first choice in this chunk (a usage-only chunk)
-        elif _is_error(obj):
+                    if delta.__class__ is dict:
+                        text = delta.get("content")
+                        # vLLM writes the content alone, TGI with the role.
+                        if text.__class__ is str and (len(delta) == 1 or len(delta) == 2 and "role" in delta):
+                            return text
+                    elif delta is None:
+                        text = choice.get("text")
+                        if text.__class__ is str:
+                            return text
+            return _openai_chunk_text(obj, choices, line)
+        if _is_error(obj):
             raise _server_error(obj, line)
     raise _unrecognised(obj, line, 'an OpenAI chunk ({"choices": [...]})')
 
 
+def _openai_chunk_text(obj: dict, choices: list, line: bytes) -> Optional[str]:
+    """Any other OpenAI-compatible chunk, every field accounted for."""
+    if not choices:  # a usage chunk, or another summary of the stream
+        if _is_error(obj):
+            raise _server_error(obj, line)
+        return None
+    if len(choices) > 1 or choices[0].__class__ is not dict or choices[0].get("index", 0) != 0:
+        indexes = [choice.get("index") if choice.__class__ is dict else choice for choice in choices]
+        raise TextStreamError(
+            f"a chunk of choices {indexes}; text_stream follows one choice (index 0), and the others would be lost",
+            line,
+            hint="Request one choice (n=1), or read the chunks with fastsmr.sse_events",
+        )
+    choice = choices[0]
+    delta = choice.get("delta")
+    if delta.__class__ is dict:
+        text = delta.get("content")
+        for key, value in delta.items():  # SGLang writes every field, null or not
+            if value is not None and key != "content" and key != "role" and value not in _EMPTY:
+                raise TextStreamError(
+                    f"a chunk whose delta carries {key!r}; text_stream yields the answer's text (delta.content) only",
+                    line,
+                    hint="Read such streams with fastsmr.sse_events",
+                )
+    elif delta is not None:
+        raise _unrecognised(obj, line, "an OpenAI chunk with a delta object")
+    elif "message" in choice:
+        raise TextStreamError(
+            "a whole chat completion (choices[0].message), not a streamed chunk", line,
+            hint="text_stream reads streamed responses (request them with stream: true)",
+        )
+    else:
+        text = choice.get("text")
+    if text is not None and text.__class__ is not str:
+        raise _unrecognised(obj, line, "an OpenAI chunk with text")
+    finish_reason = choice.get("finish_reason")
+    if finish_reason == "error" or obj.get("error") is not None:
+        # OpenRouter-style chunks give the message in a top-level "error" object.
+        finish_reason = "error" if finish_reason == "error" else None
+        if obj.get("error") is not None:
+            error = _server_error(obj, line, finish_reason=finish_reason)
+        else:
+            error = ModelServerError("", finish_reason=finish_reason, body=obj, line=line)
+        raise _ChunkFailed(text or "", error)
+    return text
+
+
 def _any_text(obj: Any, line: bytes) -> Optional[str]:
-    if obj.__class__ is dict and "choices" in obj:
-        return _openai_text(obj, line)
-    if obj.__class__ is dict and ("token" in obj or "outputs" in obj or _is_error(obj)):
-        return _token_text(obj, line)
+    if obj.__class__ is dict:
+        if "choices" in obj:
+            return _openai_text(obj, line)
+        if "token" in obj or "outputs" in obj or _is_error(obj):
+            return _token_text(obj, line)
     raise _unrecognised(obj, line, "a token object or an OpenAI chunk")
 
 
@@ -202,23 +298,30 @@ _SCHEMAS = {"tgi": ("sse", _token_text), "lmi": ("jsonl", _token_text), "openai"
 class TextDecoder:
     """Incremental ``text_stream``: ``feed`` returns the texts a chunk completes.
 
-    ``done`` becomes true at an OpenAI ``data: [DONE]``; from then on ``feed``
-    ignores its input (the caller may go on feeding it the rest of the stream).
+    ``done`` becomes true at an OpenAI ``data: [DONE]``; from then on
+    ``feed`` reads its input only to check that it is framing (the caller
+    may feed it the rest of the stream; anything else raises).
     """
 
     def __init__(self, format: str = "auto", errors: str = "strict") -> None:
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
         codecs.lookup_error(errors)  # an unknown handler fails here, not mid-stream
+        self._format = format
         self._errors = errors
         self.done = False
-        self._framing = ""  # "sse", "jsonl" or "text" once known
+        self._framing = ""  # "sse", "jsonl" or "text" once known; "done" after [DONE]
         self._text_of: Callable[[Any, bytes], Optional[str]] = _any_text
-        self._held: List[BytesLike] = []  # parts received while "auto" is still deciding
+        self._held: List[bytes] = []  # parts received while "auto" is still deciding
         self._probe = b""  # the stream's first bytes after any BOM and whitespace, for deciding
         self._past_bom = False
-        self._sse = SSEParser(raw=True)
-        self._lines = LineSplitter()
+        self._sse = SSEParser(raw=True, format=format)
+        # JSON lines are split here rather than by LineSplitter: an error
+        # names the line's offset, which needs the raw lengths of the lines.
+        self._fed = 0  # bytes of the stream before the current part
+        self._tail: List[bytes] = []  # pieces of the JSON line still being received
+        self._tail_len = 0
+        self._started = False  # a line is complete: a BOM is no longer possible
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors)
         if format == "raw":
             self._framing = "text"
@@ -229,28 +332,54 @@ class TextDecoder:
         """The texts that ``part`` completes, in order. Consume them before the
         next feed: when the part holds an error after some texts, the returned
         iterable gives those texts and then raises the error."""
-        if self.done:  # after [DONE]: the rest of the stream is read and ignored
-            return []
         framing = self._framing
         out: List[str] = []
+        offset = None  # of the event or line being read, for errors
+        if part.__class__ is not bytes and framing != "sse":  # the SSE parser converts its parts itself
+            part = part_bytes(part)
         try:
             if framing == "sse":
-                for event, data in self._sse.feed(part):
-                    if event:  # an "event:" field: perhaps "error"
-                        text = self._event_text(event, data)
+                events = self._sse.feed(part)
+                for event, data, offset in events:
+                    if event:  # an "event:" field (perhaps "error"), or a line that is no field
+                        text = self._event_text(event, data, offset)
                     else:  # the per-token path, inlined
                         try:
                             obj = _loads(data)
                         except ValueError:  # [DONE], blank data, or JSON needing the slow path
-                            text = self._event_text(event, data)
+                            text = self._event_text(event, data, offset)
                             if self.done:
+                                self._after_done(events[events.index((event, data, offset)) + 1 :])
                                 break
                         else:
                             text = self._text_of(obj, data)
                     if text:
                         out.append(text)
             elif framing == "jsonl":
-                for line in self._lines.feed(part):
+                fed = self._fed
+                self._fed = fed + len(part)
+                found = part.split(b"\n")
+                rest = found.pop()
+                tail = self._tail
+                if not found:
+                    if rest:
+                        tail.append(rest)
+                        self._tail_len += len(rest)
+                    return out
+                start = fed - self._tail_len  # where the first of the lines begins
+                if tail:
+                    tail.append(found[0])
+                    found[0] = b"".join(tail)
+                    tail.clear()
+                self._tail_len = len(rest)
+                if rest:
+                    tail.append(rest)
+                if not self._started:
+                    self._started = True
+                    if found[0][:3] == _BOM:
+                        found[0] = found[0][3:]
+                        start += 3
+                for line in found:
                     if line:
                         try:
                             obj = _loads(line)
@@ -264,47 +393,138 @@ class TextDecoder:
                 text = self._utf8.decode(part)
                 if text:
                     out.append(text)
+            elif framing == "done":
+                self._after_done(self._sse.feed(part))
             else:
                 return self._detect(part)
         except Exception as exc:
-            if not out:
-                raise
-            return _then_raise(out, exc)  # the texts before the error are delivered first
+            if framing == "jsonl":
+                offset = _line_offset(found, line, start)
+            return self._fail(out, exc, offset)
         return out
 
     def close(self) -> Iterable[str]:
         """End of stream: flush what is buffered (a final line or event without
-        its terminator, an incomplete UTF-8 sequence under ``errors``). It
-        yields at most one text, so an error here hides none."""
-        if self.done:
-            return []
-        texts: List[Optional[str]]
-        if not self._framing:  # the stream was too short to tell: it is text
+        its terminator, an incomplete UTF-8 sequence under ``errors``); the
+        texts, then the error if the rest is not what the format allows."""
+        framing = self._framing
+        if not framing:  # the stream was too short to tell: it is text
             return self._replay("text", final=True)
-        if self._framing == "sse":
-            texts = [self._event_text(event, data) for event, data in self._sse.close(flush=True)]
-        elif self._framing == "jsonl":
-            texts = [self._object_text(line) for line in self._lines.close()]
-        else:
-            texts = [self._utf8.decode(b"", True)]
-        return [text for text in texts if text]
+        out: List[str] = []
+        offset = None
+        try:
+            if framing == "done":
+                self._after_done(self._sse.close())
+            elif framing == "sse":
+                events = self._sse.close()
+                for event, data, offset in events:
+                    text = self._event_text(event, data, offset)
+                    if self.done:
+                        self._after_done(events[events.index((event, data, offset)) + 1 :])
+                        break
+                    if text:
+                        out.append(text)
+            elif framing == "jsonl":
+                if self._tail:
+                    line = b"".join(self._tail)
+                    offset = self._fed - self._tail_len
+                    self._tail.clear()
+                    self._tail_len = 0
+                    if not self._started and line[:3] == _BOM:
+                        line = line[3:]
+                        offset += 3
+                    self._started = True
+                    text = self._object_text(line)
+                    if text:
+                        out.append(text)
+            else:
+                text = self._utf8.decode(b"", True)
+                if text:
+                    out.append(text)
+        except Exception as exc:
+            return self._fail(out, exc, offset)
+        return out
 
-    def _event_text(self, event: str, data: bytes) -> Optional[str]:
+    def _fail(self, out: List[str], exc: Exception, offset: Optional[int]) -> Iterable[str]:
+        """Deliver ``out`` (and a failing chunk's own text), then raise ``exc``
+        with the stream's format and the offset of what failed."""
+        if exc.__class__ is _ChunkFailed:
+            if exc.text:
+                out.append(exc.text)
+            exc = exc.error
+        if isinstance(exc, TextStreamError):
+            if not exc.format:
+                exc.format = self._format
+            if exc.offset is None:
+                exc.offset = offset
+            if self._format == "auto" and not exc.hint and not isinstance(exc, ModelServerError):
+                exc.hint = (
+                    f"Format \"auto\" read the stream as {_FRAMINGS[self._framing]} from its first bytes; "
+                    "pass the format if it is another"
+                )
+        if not out:
+            raise exc from None
+        return _then_raise(out, exc)  # the texts before the error are delivered first
+
+    def _event_text(self, event: Any, data: bytes, offset: int) -> Optional[str]:
         """The text of one SSE event, for everything but the common case."""
-        if self.done:
-            return None
+        if event is NOT_A_FIELD or event == "error":  # its data is an error object or a plain message
+            raise self._event_error(event, data, offset)
         if data[:1] == b"[" and data.strip() == b"[DONE]":
             self.done = True
+            self._framing = "done"
             return None
-        if event == "error":  # an error event: its data is an error object or a plain message
-            body = data.decode("utf-8", "replace")
-            if body.lstrip()[:1] in ("{", '"'):
-                try:
-                    body = json.loads(body)
-                except ValueError:
-                    pass
-            raise _server_error(body, data)
         return self._object_text(data)
+
+    def _after_done(self, events: Iterable) -> None:
+        """What may follow ``data: [DONE]``: framing only (blank events, [DONE] again)."""
+        for event, data, offset in events:
+            if event is NOT_A_FIELD or event == "error":
+                error = self._event_error(event, data, offset)
+            else:
+                stripped = data.strip()
+                if not stripped or stripped == b"[DONE]":
+                    continue
+                try:
+                    obj = json.loads(data)
+                except ValueError:
+                    obj = None
+                if isinstance(obj, dict) and _is_error(obj):
+                    error = _server_error(obj, data)
+                else:
+                    error = TextStreamError("an event after data: [DONE]", data)
+            error.offset = offset
+            raise error
+
+    def _event_error(self, event: Any, data: bytes, offset: int) -> TextStreamError:
+        """The error that an error event, or a line that is no field, raises."""
+        if event is NOT_A_FIELD:
+            return self._not_sse(data, offset)
+        body = data.decode("utf-8", "replace")
+        if body.lstrip()[:1] in ("{", '"'):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                pass
+        return _server_error(body, data)
+
+    def _not_sse(self, line: bytes, offset: int) -> TextStreamError:
+        """The error for a line of an SSE stream that is no field: an error
+        object that the server wrote without ``data:`` (LMI's frontend does),
+        or content in another format."""
+        if line[:1] == b"{":
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and _is_error(obj):
+                error = _server_error(obj, line)
+                error.offset = offset
+                return error
+        error = not_a_field(line, self._format, offset)
+        if line[:1] == b"{" and self._format != "auto":
+            error.hint = 'The stream looks like JSON lines: format="lmi" (or "auto") reads them'
+        return error
 
     def _object_text(self, data: bytes) -> Optional[str]:
         """The text of one JSON line or SSE data field."""
@@ -328,16 +548,19 @@ class TextDecoder:
             if self._errors == "strict":
                 raise
             text = line.decode("utf-8", self._errors)
-        if text[:1] == "\ufeff":  # a BOM opening a JSON-lines stream
-            text = text[1:]
         try:
             return json.loads(text)
-        except ValueError:
-            raise TextStreamError(f"invalid JSON in the stream: {line[:200]!r}: {exc}", line) from exc
+        except ValueError as slow:
+            exc = slow
+            what = "an event whose data is not JSON" if self._framing == "sse" else "a line that is not JSON"
+            hint = ""
+            if self._format == "lmi" and line.lstrip()[:1] in (b"d", b"e", b"i", b"r", b":"):
+                hint = 'The stream looks like Server-Sent Events: format="tgi", "openai" or "auto" reads them'
+            raise TextStreamError(f"{what} ({exc})", line, hint=hint) from None
 
-    def _detect(self, part: BytesLike) -> Iterable[str]:
+    def _detect(self, part: bytes) -> Iterable[str]:
         self._held.append(part)
-        probe = self._probe + bytes(part)
+        probe = self._probe + part
         if not self._past_bom:  # a BOM may open the stream (and may itself arrive in pieces)
             if len(probe) < 3 and _BOM.startswith(probe):
                 self._probe = probe
@@ -368,6 +591,19 @@ class TextDecoder:
         return chain.from_iterable(texts)
 
 
+_FRAMINGS = {"sse": "Server-Sent Events", "done": "Server-Sent Events", "jsonl": "JSON lines", "text": "raw text"}
+
+
+def _line_offset(lines: List[bytes], line: bytes, start: int) -> int:
+    """The stream offset of ``line``, one of ``lines`` (split on LF), the first of which begins at ``start``."""
+    for i, candidate in enumerate(lines):
+        # Identity finds the line itself; an equal line before it (empty and
+        # one-byte lines are shared objects) would have failed first.
+        if candidate is line:
+            return start + sum(len(before) + 1 for before in lines[:i])
+    return start
+
+
 def _then_raise(texts: List[str], error: Exception) -> Iterator[str]:
     yield from texts
     raise error
@@ -377,22 +613,26 @@ def text_stream(parts: Iterable[BytesLike], format: str = "auto", *, errors: str
     """Yield the generated text, token by token, from an LLM container's stream.
 
     ``parts`` is any iterable of bytes-like chunks cut anywhere (for example
-    ``fastsmr.payload_parts(response["Body"])``). ``format`` is ``"auto"``
-    (detect from the first bytes), ``"tgi"``, ``"lmi"``, ``"openai"`` or
-    ``"raw"`` (see the module documentation for each). Empty texts and
-    special tokens are not yielded. Invalid UTF-8 is handled by ``errors``
-    as in ``bytes.decode``. An error object written by the server raises
-    :class:`ModelServerError` with the server's message; content that does
-    not fit the format raises :class:`TextStreamError`. After an OpenAI
-    ``data: [DONE]`` the rest of the stream is read and ignored.
+    ``fastsmr.payload_parts(response["Body"])``; passing ``response["Body"]``
+    itself raises ``TypeError`` saying so). ``format`` is ``"auto"`` (detect
+    from the first bytes), ``"tgi"``, ``"lmi"``, ``"openai"`` or ``"raw"``
+    (see the module documentation for each). Empty texts and special tokens
+    are not yielded. Invalid UTF-8 is handled by ``errors`` as in
+    ``bytes.decode``. An error the server wrote into the stream raises
+    :class:`ModelServerError` (its message, type and code) after the text
+    before it; content that fits the format in no way raises
+    :class:`TextStreamError` naming the format, the byte offset and the bytes
+    found. After an OpenAI ``data: [DONE]`` the rest of the stream is read
+    and must be framing only.
 
     >>> list(fastsmr.text_stream([b'data:{"token":{"text":"Hel","special":false}}\\n\\n',
     ...                           b'data:{"token":{"text":"lo","special":false}}\\n\\n']))
     ['Hel', 'lo']
     """
+    check_parts(parts, "text_stream")
     decoder = TextDecoder(format, errors)  # bad arguments fail here, not at the first next()
     # map() and chain() run the per-part and per-text loops in C; after
-    # [DONE], feed() returns nothing, so the rest of the stream is drained.
+    # [DONE], feed() only checks the rest, so the stream is drained.
     return chain(chain.from_iterable(map(decoder.feed, parts)), _last_texts(decoder))
 
 

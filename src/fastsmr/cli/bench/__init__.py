@@ -31,11 +31,15 @@ CASES: Dict[str, str] = {
     "large-payload": "decoders: a 16 MiB payload in 64 KiB chunks",
     "converse": "decoders and EventStream: Bedrock ConverseStream JSON events",
     "crc": "CRC-32 implementations (the floor)",
+    "threads": "decoders: two threads decoding large messages against one, whole and in 256 KiB reads",
     "memory": "tracemalloc peak and retained bytes per stream, 1,000 streams open",
     "e2e-sync": "boto3 against the local endpoint, unpaced (1, 16, 128 streams)",
     "e2e-async": "aiobotocore against the local endpoint, unpaced",
     "paced": "128 streams at 30 tokens/s, phases spread: every client and its floor, a fresh process each",
     "paced-batched": "the same with every stream's token arriving at once (a batching engine)",
+    "smithy-bidirectional": "the new AWS SDK: SageMaker bidirectional streaming over HTTP/2, stock smithy vs fastsmr",
+    "smithy-converse": "the new AWS SDK: Bedrock converse_stream, stock smithy vs fastsmr",
+    "litellm": "LiteLLM's SageMaker streaming, stock vs install(): in memory, and end to end (needs the integrations extra)",
     "soak": "boto3 and aiobotocore, one long-lived client: memory and descriptors each stream leaves behind",
 }
 
@@ -52,8 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="concurrency levels of the end-to-end cases (default 1 16 128)")
     parser.add_argument("--json", metavar="PATH", help="write every figure to this JSON file")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the headline speedups (needs matplotlib)")
-    parser.add_argument("--markdown", metavar="PATH",
-                        help="write the results into this Markdown file between fastsmr bench's markers, keeping the rest")
+    parser.add_argument("--markdown", metavar="PATH", action="append",
+                        help="write the results into this Markdown file between fastsmr bench's markers, keeping the "
+                             "rest (repeatable: a file with the headline markers, such as README.md, gets the "
+                             "headline ratios of the same run)")
 
 
 def run(
@@ -66,7 +72,7 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Dict[str, Any]:
     """Run ``cases`` (default: all) and return the JSON-ready document of the results."""
-    from . import _clients, _codecs, _paced, _report, _soak
+    from . import _clients, _codecs, _litellm, _paced, _report, _smithy, _soak, _threads
 
     selected = [c for c in CASES if cases is None or c in cases]
     decoder_rounds = rounds or (3 if quick else 7)
@@ -79,6 +85,9 @@ def run(
     start_info = _report.machine_info()
     started = time.perf_counter()
     server = _clients.Server()
+    http2_server = _smithy.BidirectionalServer()
+    # The new SDK's cases: one stream and 16 unless --streams says otherwise.
+    smithy_levels = levels if streams else [1, 16]
     tables = []
     try:
         for case in selected:
@@ -89,12 +98,20 @@ def run(
                 tables.append(_codecs.decoder_table(case, quick=quick, rounds=r))
             elif case == "crc":
                 tables.append(_codecs.crc_table(quick=quick, rounds=decoder_rounds))
+            elif case == "smithy-bidirectional":
+                tables += _smithy.bidirectional_tables(http2_server, levels=smithy_levels, quick=quick, rounds=e2e_rounds)
+            elif case == "smithy-converse":
+                tables += _smithy.converse_tables(server.start, levels=smithy_levels, quick=quick, rounds=e2e_rounds)
+            elif case == "threads":
+                tables.append(_threads.threads_table(quick=quick, rounds=decoder_rounds))
             elif case == "soak":
                 tables += [_soak.soak_table(server.start, kind, streams=150 if quick else 2_000,
                                             warmup=50 if quick else 200) for kind in ("boto3", "aiobotocore")]
             elif case == "memory":
                 # tracemalloc's figures hardly vary: few rounds suffice.
                 tables.append(_codecs.memory_table(quick=quick, rounds=1 if quick else 3))
+            elif case == "litellm":
+                tables += _litellm.litellm_tables(server, quick=quick, rounds=decoder_rounds, e2e_rounds=e2e_rounds)
             elif case in _paced.MODES:
                 tables.append(_paced.paced_table(case, streams=paced_streams, rate=PACED_RATE, rounds=paced_rounds,
                                                  window=paced_window, settle=0.5, progress=progress))
@@ -103,6 +120,7 @@ def run(
                 tables += build(server, levels=levels, rate=0.0, quick=quick, rounds=e2e_rounds, paced_seconds=0.0)
     finally:
         server.close()
+        http2_server.close()
     return _report.document(tables, argv=list(argv), quick=quick, elapsed=time.perf_counter() - started,
                             start_info=start_info)
 
@@ -116,9 +134,11 @@ def _argv(args: argparse.Namespace) -> List[str]:
         out += ["--rounds", str(args.rounds)]
     if args.streams:
         out += ["--streams", *map(str, args.streams)]
-    for option in ("json", "plot", "markdown"):
+    for option in ("json", "plot"):
         if getattr(args, option):
             out += [f"--{option}", getattr(args, option)]
+    for path in args.markdown or ():
+        out += ["--markdown", path]
     return out
 
 
@@ -131,8 +151,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.rounds is not None and args.rounds < 1:
         raise ValueError("--rounds must be >= 1")
-    for option in ("json", "plot", "markdown"):  # fail now, not after a long run
-        path = getattr(args, option)
+    outputs = [("json", args.json), ("plot", args.plot)] + [("markdown", path) for path in args.markdown or ()]
+    for option, path in outputs:  # fail now, not after a long run
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise ValueError(f"--{option} {path}: no such directory")
     doc = run(args.case, quick=args.quick, rounds=args.rounds, streams=args.streams, argv=_argv(args),
@@ -150,11 +170,25 @@ def main(args: argparse.Namespace) -> int:
         else:
             chart = args.plot
     if args.markdown:
-        if chart:
-            chart = os.path.relpath(chart, os.path.dirname(os.path.abspath(args.markdown))).replace(os.sep, "/")
-        _report.write_markdown(args.markdown, _report.markdown(doc, chart))
+        _write_markdown(doc, args.markdown, chart)
     failed = [f"{t['case']}: {c['name']}: {c.get('reason')}" for t in doc["tables"] for c in t["competitors"]
               if c["status"] == "failed"]
     for line in failed:
         print(f"fastsmr bench: failed: {line}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _write_markdown(doc: Dict[str, Any], paths: Sequence[str], chart: Optional[str]) -> None:
+    """Each file gets the blocks it has markers for; the headline links to the file with every table."""
+    from . import _report
+
+    def relative(target: str, page: str) -> str:
+        return os.path.relpath(target, os.path.dirname(os.path.abspath(page))).replace(os.sep, "/")
+
+    full = [path for path in paths if "results" in _report.marked_blocks(path) or not _report.marked_blocks(path)]
+    for path in paths:
+        blocks = {
+            "results": _report.markdown(doc, relative(chart, path) if chart else None),
+            "headline": _report.headline_markdown(doc, relative(full[0], path) if full and full[0] != path else None),
+        }
+        _report.write_markdown(path, blocks)

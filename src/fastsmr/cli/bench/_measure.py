@@ -26,7 +26,7 @@ __all__ = ["Entry", "Pair", "Table", "rotation", "summary", "time_rounds", "STAT
 STATISTICS = f"numpy {_np.__version__}" if _np is not None else "the statistics module (numpy not installed)"
 
 #: Metrics where a bigger number is better; for all others (seconds, CPU) smaller is.
-HIGHER_IS_BETTER = {"tokens_per_s"}
+HIGHER_IS_BETTER = {"tokens_per_s", "events_per_s"}
 
 
 def summary(values: Sequence[float]) -> Dict[str, float]:
@@ -49,8 +49,9 @@ def _skipped_run(data: Any) -> Any:
 class Entry:
     """One competitor of a table: what it is, and its per-round measurements.
 
-    ``role`` is ``"baseline"`` (what users have today), ``"fastsmr"`` or
-    ``"floor"`` (what no decoder can beat). ``status`` is ``"ok"``,
+    ``role`` is ``"baseline"`` (what users have today), ``"fastsmr"``,
+    ``"floor"`` (what no decoder can beat) or ``"reference"`` (a yardstick a
+    target is stated against, such as zlib's CRC-32). ``status`` is ``"ok"``,
     ``"skipped"`` (not installed, or not applicable: ``reason`` says why) or
     ``"failed"`` (it raised: ``reason`` holds the error).
     """

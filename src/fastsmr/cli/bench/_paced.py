@@ -239,7 +239,9 @@ def _notes(mode: str) -> List[str]:
         "divided by the tokens due in it; each client a fresh process; ratios within a round.",
         "latency: when the client's code sees a token minus when the server was told to send it (p50, p99 over the "
         "window's tokens; the server's lateness is in it for every client alike: compare with the floor). "
-        "TTFT: from the request call to the first part. Relay clients' latency is timed where the text arrives.",
+        "TTFT: from the request call to the first part (the reader's loop runs while the requests are made, and "
+        "each response joins it as its head arrives). Relay clients' latency and TTFT are timed where the text "
+        "arrives.",
         "floors read the same sockets with no HTTP parsing or decoding: recv per thread with a socket timeout (as "
         "urllib3 reads), an asyncio BufferedProtocol with 64 KiB reads, one epoll loop.",
     ]

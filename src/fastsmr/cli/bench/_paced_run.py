@@ -494,6 +494,9 @@ def run_floor_epoll(spec: Dict[str, Any], plan: Plan, stamps: Stamps) -> Window:
 
 
 def run_mux(spec: Dict[str, Any], plan: Plan, stamps: Stamps, relay: bool) -> Window:
+    """One reader for every stream: its loop runs from the start, and each response is
+    added the moment its head arrives (from the threads that make the requests), as a
+    service would, so that its time to first token is the reader's own."""
     import boto3
     from botocore.config import Config
 
@@ -510,34 +513,39 @@ def run_mux(spec: Dict[str, Any], plan: Plan, stamps: Stamps, relay: bool) -> Wi
             pass
 
     sinks = [_sink_socket(spec["sink"], plan, i) for i in range(plan.streams)] if relay else []
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(warm, range(plan.streams)))
-        reader = Reader()
+    reader = Reader()
+    pool = ThreadPoolExecutor(16)
+    list(pool.map(warm, range(plan.streams)))
 
-        def request(i: int) -> Any:
-            stamps.requested[i] = time.monotonic()
-            return client.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=b"{}",
-                                                               CustomAttributes=plan.attributes(i))["Body"]
-
-        bodies = list(pool.map(request, range(plan.streams)))
-    window = Window(plan)
-    now = time.monotonic
-    for i, body in enumerate(bodies):
+    def request(i: int) -> None:
+        stamps.requested[i] = time.monotonic()
+        body = client.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=b"{}",
+                                                           CustomAttributes=plan.attributes(i))["Body"]
         if relay:
             reader.add(body, key=i, text="tgi", relay_to=sinks[i])
         else:
             reader.add(body, key=i)
-    for stream, parts in reader.batches():
-        if relay:
-            if stream.done:
-                sinks[stream.key].close()
-            continue
+
+    requests = [pool.submit(request, i) for i in range(plan.streams)]
+    window = Window(plan)
+    now = time.monotonic
+    done = 0
+    for stream, parts in reader.batches(wait=True):
         if parts:
             t = now()
             stamps.arrivals[stream.key].extend([t] * len(parts))
-        if stream.error is not None:
-            raise stream.error
+        if stream.done:
+            if stream.error is not None:
+                raise stream.error
+            if relay:
+                sinks[stream.key].close()
+            done += 1
+            if done == plan.streams:
+                break
     reader.close()
+    for future in requests:
+        future.result()
+    pool.shutdown()
     return window
 
 

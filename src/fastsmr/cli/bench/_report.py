@@ -12,18 +12,27 @@ import fastsmr
 
 from ._measure import STATISTICS, Table, summary
 
-__all__ = ["machine_info", "versions", "table_json", "document", "text_lines", "markdown", "write_markdown", "plot"]
+__all__ = ["machine_info", "versions", "table_json", "document", "text_lines", "markdown", "headline_markdown",
+           "marked_blocks", "write_markdown", "plot"]
 
 #: Markers around the generated part of a Markdown file; text outside them is kept.
 BEGIN = "<!-- fastsmr bench: generated section, rewritten by `fastsmr bench --markdown` -->"
 END = "<!-- fastsmr bench: end of generated section -->"
+#: Markers around the headline ratios alone, as a README quotes them (from the same run).
+HEADLINE_BEGIN = "<!-- fastsmr bench: headline ratios, rewritten by `fastsmr bench --markdown` -->"
+HEADLINE_END = "<!-- fastsmr bench: end of headline ratios -->"
+#: block name -> its markers; a file gets every block whose markers it holds.
+MARKERS = {"results": (BEGIN, END), "headline": (HEADLINE_BEGIN, HEADLINE_END)}
 
-_DISTRIBUTIONS = ("botocore", "boto3", "aiobotocore", "smithy-aws-event-stream", "smithy-core", "numpy",
+_DISTRIBUTIONS = ("botocore", "boto3", "aiobotocore", "smithy-aws-event-stream", "smithy-core", "smithy-json",
+                  "aws-sdk-sagemaker-runtime-http2", "aws-sdk-bedrock-runtime", "awscrt", "h2", "numpy",
                   "matplotlib", "zlib-ng", "isal", "orjson")
 _UNITS = {
     "seconds": ("time", "s"),
     "cpu_per_token": ("CPU/token", "s"),
     "tokens_per_s": ("tokens/s", ""),
+    "cpu_per_event": ("CPU/event", "s"),
+    "events_per_s": ("events/s", ""),
     "cpu_percent": ("client CPU", "%"),
     "wall_seconds": ("wall", "s"),
     "cpu_seconds": ("CPU", "s"),
@@ -160,11 +169,12 @@ def document(tables: List[Table], *, argv: List[str], quick: bool, elapsed: floa
 
 
 def _quantity(metric: str, value: float) -> str:
-    if metric in ("seconds", "wall_seconds", "cpu_seconds", "cpu_per_token", "latency_p50", "latency_p99", "ttft_p50"):
+    if metric in ("seconds", "wall_seconds", "cpu_seconds", "cpu_per_token", "cpu_per_event", "latency_p50", "latency_p99",
+                  "ttft_p50"):
         for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
             if value >= scale or unit == "ns":
                 return f"{value / scale:.3g} {unit}"
-    if metric == "tokens_per_s":
+    if metric in ("tokens_per_s", "events_per_s"):
         return f"{value:,.0f}/s"
     if metric == "cpu_percent":
         return f"{value:.3g} %"
@@ -251,6 +261,9 @@ def print_document(doc: Dict[str, Any], out: Any = None) -> None:
     out = out or sys.stdout
     for line in _header_lines(doc):
         print(line, file=out)
+    if doc["quick"]:
+        print("--quick: small inputs and few rounds, where fixed costs per call weigh more (end-to-end ratios come "
+              "out lower): for figures, run without --quick", file=out)
     for table in doc["tables"]:
         for line in text_lines(table):
             print(line, file=out)
@@ -308,22 +321,72 @@ def markdown(doc: Dict[str, Any], chart: Optional[str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_markdown(path: str, section: str) -> None:
-    """Put ``section`` between the markers in ``path``, keeping everything else in the file."""
-    block = f"{BEGIN}\n\n{section}\n{END}\n"
+def headline_markdown(doc: Dict[str, Any], results: Optional[str]) -> str:
+    """The headline ratios as a README quotes them: which run, which command reruns it, median (min-max).
+
+    ``results`` is the link to the page with every table of the run (relative
+    to the file this goes in), or None.
+    """
+    m, v = doc["machine"], doc["versions"]
+    seconds = doc["elapsed_seconds"]
+    took = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    lines = [
+        f"Medians of per-round ratios, with their min-max over the rounds, from one run of `{doc['command']}` "
+        f"({doc['created'][:10]}, {took}): fastsmr {v['fastsmr']}, {v['fastsmr backend']} backend, "
+        f"{m['python']}, {m['processor']}, {m['cpus']} CPUs."
+        + (f" Every table of that run is in [{os.path.basename(results)}]({results})." if results else ""),
+    ]
+    if doc["quick"]:
+        lines[0] += " A --quick run: small inputs and few rounds, so its ratios are not for quoting."
+    lines += ["", "| measured | fastsmr vs competitor | speedup |", "|---|---|---:|"]
+    previous = ""
+    for ratio in doc["headline"]:
+        what = f"{ratio['title']}: {_UNITS[ratio['metric']][0]}"
+        what, previous = ("" if what == previous else what), what  # the case once, above its ratios
+        versus = f"{ratio['fast']} vs {ratio['slow']}"
+        if ratio["status"] == "ok":
+            lines.append(f"| {what} | {versus} | **{_num(ratio['median'])}x** ({_num(ratio['min'])}-{_num(ratio['max'])}) |")
+        else:
+            lines.append(f"| {what} | {versus} | skipped: {ratio['reason']} |")
+    return "\n".join(lines) + "\n"
+
+
+def marked_blocks(path: str) -> List[str]:
+    """The names of the blocks (see :data:`MARKERS`) whose markers ``path`` holds; [] for no file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    return [name for name, (begin, end) in MARKERS.items() if begin in text and end in text.split(begin, 1)[1]]
+
+
+def write_markdown(path: str, blocks: Dict[str, str]) -> List[str]:
+    """Put each block of ``blocks`` between its markers in ``path``, keeping everything else in the file.
+
+    A file that holds no markers (or does not exist) gets the ``"results"``
+    block appended. Returns the names of the blocks written.
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except FileNotFoundError:
         text = ""
-    if BEGIN in text and END in text.split(BEGIN, 1)[1]:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + block + (("\n" + after) if after else "")
-    else:
+    names = [name for name in marked_blocks(path) if name in blocks] if text else []
+    if not names:
+        begin, end = MARKERS["results"]
+        block = f"{begin}\n\n{blocks['results']}\n{end}\n"
         text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + block
+        names = ["results"]
+    else:
+        for name in names:
+            begin, end = MARKERS[name]
+            before, rest = text.split(begin, 1)
+            after = rest.split(end, 1)[1]
+            text = f"{before}{begin}\n\n{blocks[name]}\n{end}{after}"
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+    return names
 
 
 # --- the chart -------------------------------------------------------------------
