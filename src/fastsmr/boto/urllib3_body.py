@@ -10,6 +10,11 @@ chunks. urllib3 stays in charge of what it owns: its ``_error_catcher`` turns
 socket errors into the exceptions ``stream()`` raises and returns the
 connection to the pool when the body is read, or closes it when reading
 failed or stopped early, exactly as around its own chunked reads.
+
+On a plain TCP socket the body goes further from Python: a
+:class:`SocketBody` hands the socket to the codec's ``BodyReader``, which
+receives, de-chunks and decodes in one call per arrival (see
+:func:`socket_body` for what is taken).
 """
 
 from __future__ import annotations
