@@ -260,3 +260,28 @@ def test_a_cancelled_reader_loses_nothing(backend, run, server, handed):
 
     assert run(scenario()) == PAYLOADS
     assert handed[0] is not None and handed[0].chunked is not None
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_decode_error_after_the_hand_over_raises_stocks_class_and_drops_the_connection(backend, run, server,
+                                                                                        handed, way):
+    bad = bytearray(PARTS[6])
+    bad[-1] ^= 0xFF  # its message CRC
+    broken = paced(0.02, PARTS[:6] + [bytes(bad)] + PARTS[7:])
+
+    async def scenario() -> Any:
+        async with client(server) as made:
+            seen = {}
+            first = len(server.connections)
+            for each in ("stock", way):
+                server.answer(broken)
+                seen[each] = await read(made, each)
+            server.answer(paced(0.0))
+            assert await read(made, way) == EVENTS
+            return seen, server.connections[first:]
+
+    seen, connections = run(scenario())
+    assert seen["stock"][:-1] == EVENTS[:6] and seen["stock"][-1][0] == "raised"
+    assert seen[way][:-1] == EVENTS[:6] and issubclass(seen[way][-1][1], seen["stock"][-1][1])
+    assert handed[0] is not None and handed[0].chunked is not None
+    assert connections[1] not in (connections[0], connections[2])  # the error closed its connection

@@ -90,6 +90,8 @@ class TakenBody(asyncio.Protocol):
         self.content = response.content
         self.timeout: Optional[float] = handler.read_timeout
         self.loop = asyncio.get_running_loop()
+        self.time = self.loop.time
+        self.feed = core.decoder().feed
         self.chunked: Any = None  # the codec's ChunkedDecoder, once the body is ours
         self.batches: Deque[List[Any]] = deque()
         self.size = 0  # body bytes behind the undelivered batches
@@ -133,9 +135,9 @@ class TakenBody(asyncio.Protocol):
     # --- the transport's side ------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self.last = self.loop.time()
         chunked = self.chunked
         if chunked is None:  # still aiohttp's
+            self.last = self.time()
             _LAST[0] = False
             self.handler.data_received(data)
             self.handler._drop_timeout()
@@ -143,25 +145,39 @@ class TakenBody(asyncio.Protocol):
             if _LAST[0] and data[-1:] == b"\n" and not self.ended:
                 self._take()
             return
+        self.last = self.time()
         error: Optional[BaseException] = None
         try:
             body = chunked.feed(data)  # raises at once only when no data came before the bad bytes
         except Exception as raised:
             body, error = b"", raised
-        if error is None and not chunked.done:
-            try:
-                chunked.feed(b"")  # raises an error found past the data
-            except Exception as raised:
-                error = raised
+        else:
+            if not chunked.done:
+                try:
+                    chunked.feed(b"")  # raises an error found past the data
+                except Exception as raised:
+                    error = raised
         if error is not None:
             error = ClientPayloadError(f"Response payload is not completed: {error}")  # as aiohttp says it
         if body:
-            feed = self.core.decoder().feed
+            feed = self.feed
             try:
-                self._add(feed(body, self.core.events), len(body))
-                feed(b"")  # raises a decode error found past the messages now
+                batch = feed(body, self.core.events)
             except Exception as raised:
-                error = raised
+                batch, error = None, raised
+            if batch:  # _add(), inline: once per arrival
+                self.batches.append(batch)
+                self.size += len(body)
+                if self.size > HIGH_WATER and not self.paused:
+                    self.paused = True
+                    self.transport.pause_reading()
+                waiter = self.waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                try:
+                    feed(b"")  # raises a decode error found past the messages now
+                except Exception as raised:
+                    error = raised
         if error is not None:
             self._fail(error)
         elif chunked.done:
@@ -191,9 +207,8 @@ class TakenBody(asyncio.Protocol):
         try:
             data = content.read_nowait()
             if data:
-                feed = self.core.decoder().feed
-                self._add(feed(data, self.core.events), len(data))
-                feed(b"")  # raises a decode error found past the messages now
+                self._add(self.feed(data, self.core.events), len(data))
+                self.feed(b"")  # raises a decode error found past the messages now
         except Exception as error:  # aiohttp's (the reader's exception) or the codec's
             self._fail(error)
             return
@@ -212,7 +227,7 @@ class TakenBody(asyncio.Protocol):
             self.batches.append(batch)
             self.size += size
             if self.size > HIGH_WATER and not self.paused:
-                self.paused = True  # the consumer is behind: stop reading until it catches up
+                self.paused = True  # the consumer is behind: stop reading until it catches up (and timing)
                 self.transport.pause_reading()
             self._wake()
 
