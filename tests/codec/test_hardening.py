@@ -405,12 +405,46 @@ def test_64_threads_decoding_their_own_streams_match_one_thread(backend):
     assert got == expected
 
 
+@pytest.mark.parametrize("call", ["feed", "close", "__init__"])
+def test_a_decoder_in_use_refuses_another_thread(backend, call):
+    """While one thread is inside feed() (held here in a header converter, the
+    one place a Decoder runs the caller's code), a second thread's call raises
+    RuntimeError at once and changes nothing; the first call completes."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(value):
+        inside.set()
+        assert release.wait(30)
+        return value
+
+    decoder = backend.Decoder(header_converters={7: hold})
+    wire = fastsmr.encode({"s": "held"}, b"first") + fastsmr.encode({}, b"second")
+    got: List[object] = []
+    first = threading.Thread(target=lambda: got.extend(decoder.feed(wire)))
+    first.start()
+    try:
+        assert inside.wait(30)
+        with pytest.raises(RuntimeError, match=rf"Decoder\.{call}\(\) was called while another thread was using "
+                                               "the same Decoder; use one Decoder per stream"):
+            if call == "feed":
+                decoder.feed(wire)
+            elif call == "close":
+                decoder.close()
+            else:
+                decoder.__init__()
+    finally:
+        release.set()
+        first.join(30)
+    assert [(m.headers, m.payload) for m in got] == [({"s": "held"}, b"first"), ({}, b"second")]
+    decoder.close()  # free again, with nothing left over
+
+
 def test_a_decoder_shared_between_threads_never_corrupts(backend):
     """Eight threads feed, close and re-initialise one Decoder at once.
 
-    The C backend lets one call in at a time and tells the others so with a
-    RuntimeError (its GIL-free checksum of the large messages makes overlaps
-    common); chunks refused that way, or interleaved, leave the stream out of
+    Each backend lets one call in at a time and tells the others so with a
+    RuntimeError (the C backend's GIL-free checksum of the large messages
+    makes overlaps common); chunks refused that way, or interleaved, leave the stream out of
     order, so DecodeErrors follow, after which a thread starts the decoder
     afresh. What must never happen: a crash, another kind of exception, or a
     message that is not one of the stream's own.

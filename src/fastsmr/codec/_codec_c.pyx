@@ -312,6 +312,10 @@ cdef class Decoder:
     What a converter raises becomes an ``InvalidHeader`` naming the header,
     caused by it.
 
+    One stream, one Decoder: a call to ``feed()``, ``close()`` or
+    ``__init__()`` while another thread is inside one of them raises
+    ``RuntimeError`` and changes nothing.
+
     >>> import fastsmr
     >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
     >>> d = fastsmr.Decoder()

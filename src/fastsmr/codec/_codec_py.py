@@ -9,6 +9,7 @@ speed within Python's means: ``struct.unpack_from`` at offsets into one
 from __future__ import annotations
 
 import struct
+from _thread import allocate_lock as _allocate_lock
 from binascii import crc32 as _crc32
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -238,6 +239,10 @@ class Decoder:
     What a converter raises becomes an ``InvalidHeader`` naming the header,
     caused by it.
 
+    One stream, one Decoder: a call to ``feed()``, ``close()`` or
+    ``__init__()`` while another thread is inside one of them raises
+    ``RuntimeError`` and changes nothing.
+
     >>> import fastsmr
     >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
     >>> d = fastsmr.Decoder()
@@ -250,6 +255,7 @@ class Decoder:
 
     __slots__ = (
         "_pieces", "_have", "_total", "_offset", "_max_payload", "_max_headers", "_error", "_blocks", "_convert",
+        "_busy",
     )
 
     def __init__(
@@ -259,18 +265,31 @@ class Decoder:
         max_headers_length: int = DEFAULT_MAX_HEADERS_LENGTH,
         header_converters: Optional[Mapping[int, Callable[[Any], Any]]] = None,
     ) -> None:
-        self._max_payload = check_limit("max_payload_length", max_payload_length)
-        self._max_headers = check_limit("max_headers_length", max_headers_length)
-        self._convert = check_converters(header_converters)
-        # The incomplete message: read-only views of the (immutable) chunks
-        # that hold it, so nothing is copied until it is complete.
-        self._pieces: List[memoryview] = []
-        self._have = 0
-        self._total = 0  # its total_length once its prelude was validated
-        self._offset = 0  # stream offset of the next message
-        self._error: DecodeError | None = None
-        # Header blocks already parsed: a stream repeats the same few.
-        self._blocks: Dict[bytes, Dict[str, Any]] = {}
+        max_payload = check_limit("max_payload_length", max_payload_length)
+        max_headers = check_limit("max_headers_length", max_headers_length)
+        convert = check_converters(header_converters)
+        try:
+            busy = self._busy
+        except AttributeError:  # the first __init__
+            busy = self._busy = _allocate_lock()
+        # A second __init__ drops the message being assembled: never while a
+        # feed() in another thread works on it.
+        _enter(busy, "__init__")
+        try:
+            self._max_payload = max_payload
+            self._max_headers = max_headers
+            self._convert = convert
+            # The incomplete message: read-only views of the (immutable) chunks
+            # that hold it, so nothing is copied until it is complete.
+            self._pieces: List[memoryview] = []
+            self._have = 0
+            self._total = 0  # its total_length once its prelude was validated
+            self._offset = 0  # stream offset of the next message
+            self._error: DecodeError | None = None
+            # Header blocks already parsed: a stream repeats the same few.
+            self._blocks: Dict[bytes, Dict[str, Any]] = {}
+        finally:
+            busy.release()
 
     @property
     def buffered(self) -> int:
@@ -322,17 +341,22 @@ class Decoder:
         or exception) then comes back as ``{event_type: {member: payload}}``,
         or as the payload bytes alone for None, after the same validation.
         """
-        if self._error is not None:
-            # Reset the traceback: each re-raise would otherwise prepend to it.
-            raise self._error.with_traceback(None)
-        out: List[Message] = []
+        busy = self._busy
+        _enter(busy, "feed")
         try:
-            self._feed(_as_bytes(data), out, events)
-        except DecodeError as exc:
-            self._error = exc
-            if not out:
-                raise
-        return out
+            if self._error is not None:
+                # Reset the traceback: each re-raise would otherwise prepend to it.
+                raise self._error.with_traceback(None)
+            out: List[Message] = []
+            try:
+                self._feed(_as_bytes(data), out, events)
+            except DecodeError as exc:
+                self._error = exc
+                if not out:
+                    raise
+            return out
+        finally:
+            busy.release()
 
     def _feed(self, data: bytes, out: List[Any], events: Any) -> None:
         size = len(data)
@@ -436,11 +460,29 @@ class Decoder:
         Raises the pending error, if any, or ``TruncatedStreamError`` if bytes
         of an incomplete message are still buffered.
         """
-        if self._error is not None:
-            raise self._error.with_traceback(None)
-        if self._have:
-            self._error = TruncatedStreamError(self._have, self._offset)
-            raise self._error
+        busy = self._busy
+        _enter(busy, "close")
+        try:
+            if self._error is not None:
+                raise self._error.with_traceback(None)
+            if self._have:
+                self._error = TruncatedStreamError(self._have, self._offset)
+                raise self._error
+        finally:
+            busy.release()
+
+
+def _enter(busy: Any, what: str) -> None:
+    """Claim a Decoder for one call; a thread that finds it claimed is told so, as by the C Decoder.
+
+    Its state (the pieces of the message being assembled, the offset) is
+    changed in several steps, so two threads at once would corrupt it.
+    """
+    if not busy.acquire(False):
+        raise RuntimeError(
+            f"Decoder.{what}() was called while another thread was using the same "
+            "Decoder; use one Decoder per stream"
+        )
 
 
 def _event_item(headers: Dict[str, Any], payload: bytes, events: Dict[str, Any]) -> Any:
