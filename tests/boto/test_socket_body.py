@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import socket
-import ssl
 import struct
 import time
 from typing import Any, Iterator, List
@@ -28,7 +27,7 @@ from urllib3.exceptions import ReadTimeoutError
 import fastsmr
 import fastsmr.boto.urllib3_body as urllib3_body
 from support.dropin_models import observe, typed
-from support.paced_server import PARTS, PAYLOADS, PacedServer, paced
+from support.paced_server import PARTS, PAYLOADS, PacedServer, paced, tls_context
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "fastsmr-test", "aws_secret_access_key": "fastsmr-test"}
 EVENTS = [typed({"PayloadPart": {"Bytes": p}}) for p in PAYLOADS]
@@ -181,30 +180,8 @@ def test_a_content_length_body_is_read_as_before(backend, server, taken):
 
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[PacedServer]:
-    x509 = pytest.importorskip("cryptography.x509")
-    from datetime import datetime, timedelta, timezone
-
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        cert_file, key_file = f"{folder}/cert.pem", f"{folder}/key.pem"
-        with open(cert_file, "wb") as out:
-            out.write(cert.public_bytes(serialization.Encoding.PEM))
-        with open(key_file, "wb") as out:
-            out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-    with PacedServer(context) as running:
+    pytest.importorskip("cryptography")
+    with PacedServer(tls_context()) as running:
         yield running
 
 

@@ -98,3 +98,30 @@ class PacedServer:
                         conn.sendall(piece)
         except OSError:
             return
+
+
+def tls_context() -> ssl.SSLContext:
+    """A server context with a self-signed certificate for 127.0.0.1 (needs ``cryptography``)."""
+    import tempfile
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as folder:
+        cert_file, key_file = f"{folder}/cert.pem", f"{folder}/key.pem"
+        with open(cert_file, "wb") as out:
+            out.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(key_file, "wb") as out:
+            out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+        context.load_cert_chain(cert_file, key_file)
+    return context

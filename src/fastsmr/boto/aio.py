@@ -7,8 +7,11 @@ and ``__aiter__`` (:func:`patches`); ``wrap()`` and ``payload_parts()`` take
 over one stream the same way. In the generator's place goes an
 :class:`AioMessageSource`: the response's
 :class:`~fastsmr.boto.core.ResponseCore` and :meth:`AioMessageSource.read`,
-the only code that reads the body, with aiohttp's ``readany`` (everything that
-has arrived, where ``iter_chunks`` takes a step per HTTP chunk).
+the only code that reads the body: a chunked body is taken off aiohttp
+(:mod:`fastsmr.boto.aiohttp_body`: the transport's bytes go to the codec,
+the consumer is woken once per batch of messages); any other is read with
+aiohttp's ``readany`` (everything that has arrived, where ``iter_chunks``
+takes a step per HTTP chunk).
 
 As in :mod:`fastsmr.boto.sync`, the stream ends only when the body does: at
 its last byte, or when reading or decoding raises — then the response is

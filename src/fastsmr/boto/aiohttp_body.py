@@ -21,7 +21,9 @@ the response as its own and returns the connection to the pool; a body
 followed by stray bytes, a decode error, a timeout or a lost connection
 closes the connection instead, as aiohttp does. Errors are aiohttp's: its
 ``SocketTimeoutError`` for a stall, its ``ClientPayloadError`` for a body cut
-short.
+short. A TLS transport hands its protocol the decrypted bytes, so HTTPS
+bodies change hands too; the default event loop's transports and uvloop's
+both take a new protocol (``set_protocol``).
 """
 
 from __future__ import annotations
