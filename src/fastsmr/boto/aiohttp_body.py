@@ -53,6 +53,9 @@ __all__ = ["TakenBody", "take_body"]
 #: Bytes of decoded, undelivered messages past which reading stops until the consumer catches up.
 HIGH_WATER = 1 << 18
 
+#: The most one receive takes (as urllib3's reads, and the codec's BodyReader).
+READ_SIZE = 65536
+
 
 class _Watched(StreamReader):
     """A ``StreamReader`` whose chunk ends are noted, while a body waits to change hands."""
@@ -77,8 +80,12 @@ class _Watched(StreamReader):
 _LAST = [False]
 
 
-class TakenBody(asyncio.Protocol):
+class TakenBody(asyncio.BufferedProtocol):
     """One body's reading, off aiohttp once its parser is between chunks; made by :func:`take_body`.
+
+    A buffered protocol: the transport receives into one buffer per body
+    (``READ_SIZE`` bytes; asyncio's own reads allocate 256 KiB per call, which
+    glibc serves with an mmap and munmap each time).
 
     It holds the connection, never the response: a response its consumer
     drops is collected and closes its connection, as under aiohttp.
@@ -103,6 +110,7 @@ class TakenBody(asyncio.Protocol):
         self.waiter: Optional[asyncio.Future] = None
         self.last = self.loop.time()
         self.timer: Optional[asyncio.TimerHandle] = None
+        self.buffer = memoryview(bytearray(READ_SIZE))
         self.content.__class__ = _Watched
         transport.set_protocol(self)
         handler._drop_timeout()  # this reader times the arrivals from now on, aiohttp's or not
@@ -136,12 +144,19 @@ class TakenBody(asyncio.Protocol):
 
     # --- the transport's side ------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self.buffer[:nbytes])
+
+    def data_received(self, data: Any) -> None:
+        """``data`` (bytes-like) arrived: aiohttp's to parse until the body is the codec's."""
         chunked = self.chunked
         if chunked is None:  # still aiohttp's
             self.last = self.time()
             _LAST[0] = False
-            self.handler.data_received(data)
+            self.handler.data_received(bytes(data))
             self.handler._drop_timeout()
             self._pull()
             if _LAST[0] and data[-1:] == b"\n" and not self.ended:
