@@ -29,6 +29,7 @@ both take a new protocol (``set_protocol``).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from typing import Any, Deque, List, Optional
 
@@ -63,21 +64,21 @@ class _Watched(StreamReader):
     __slots__ = ()
 
     def begin_http_chunk_receiving(self) -> None:
-        _LAST[0] = False
+        _LAST.chunk_end = False
         super().begin_http_chunk_receiving()
 
     def feed_data(self, data: bytes, size: int = 0) -> bool:
-        _LAST[0] = False
+        _LAST.chunk_end = False
         return super().feed_data(data, size)
 
     def end_http_chunk_receiving(self) -> None:
-        _LAST[0] = True
+        _LAST.chunk_end = True
         super().end_http_chunk_receiving()
 
 
-# Whether the parser's last callback was a chunk's end (one event loop runs a
-# parser's callbacks at a time: the flag is set and read within one call).
-_LAST = [False]
+# Whether the parser's last callback was a chunk's end: set and read within
+# one data_received call, so per thread (each event loop runs in one).
+_LAST = threading.local()
 
 
 class TakenBody(asyncio.BufferedProtocol):
@@ -155,11 +156,11 @@ class TakenBody(asyncio.BufferedProtocol):
         chunked = self.chunked
         if chunked is None:  # still aiohttp's
             self.last = self.time()
-            _LAST[0] = False
+            _LAST.chunk_end = False
             self.handler.data_received(bytes(data))
             self.handler._drop_timeout()
             self._pull()
-            if _LAST[0] and data[-1:] == b"\n" and not self.ended:
+            if _LAST.chunk_end and data[-1:] == b"\n" and not self.ended:
                 self._take()
             return
         self.last = self.time()
