@@ -330,6 +330,7 @@ def take_body(response: Any, core: Any) -> Optional[TakenBody]:
             or content.exception() is not None
             or content.is_eof()
             or content._waiter is not None
+            or not callable(handler._drop_timeout)
         ):
             return None
     except AttributeError:  # an aiohttp whose internals differ
