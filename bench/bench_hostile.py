@@ -10,60 +10,27 @@ and the growth of the process's peak resident set, which stays near zero when
 memory is constant. botocore, fed the same way, is timed at the smallest size
 for comparison; fed one large buffer it is quadratic, which the last table
 shows at sizes it can finish.
+
+Each size is measured once (not in rounds): what matters is how the cost
+grows with the count. The inputs, decoders and timing are ``fastsmr bench``'s
+(``fastsmr.cli.bench``).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
-import time
+from types import ModuleType
+from typing import List
 
-import fastsmr
+from fastsmr.cli.bench import _codecs
+from fastsmr.cli.bench._inputs import empty_message_reads
+from fastsmr.cli.bench._measure import once
 from fastsmr.codec import _codec_py as _pure
 
-try:
-    from fastsmr.codec import _codec_c as _speedups
-except ImportError:
-    _speedups = None
 
-EMPTY = fastsmr.encode({})
-READ = 64 * 1024
-PER_READ = READ // len(EMPTY)
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def fastsmr_chunked(module, count: int) -> int:
-    decoder = module.Decoder()
-    chunk = EMPTY * PER_READ
-    seen = 0
-    for _ in range(count // PER_READ):
-        seen += len(decoder.feed(chunk))
-    seen += len(decoder.feed(EMPTY * (count % PER_READ)))
-    decoder.close()
-    return seen
-
-
-def botocore_chunked(count: int, chunk_bytes: int = READ) -> int:
-    from botocore.eventstream import EventStreamBuffer
-
-    buffer = EventStreamBuffer()
-    chunk = EMPTY * (chunk_bytes // len(EMPTY))
-    seen = 0
-    for _ in range(count * len(EMPTY) // chunk_bytes):
-        buffer.add_data(chunk)
-        for _message in buffer:
-            seen += 1
-    return seen
-
-
-def timed(fn, *args) -> tuple:
-    rss = peak_rss_mib()
-    start = time.perf_counter()
-    seen = fn(*args)
-    return seen, time.perf_counter() - start, peak_rss_mib() - rss
+def backends(skip_pure: bool) -> List[ModuleType]:
+    c = _codecs._c_backend()
+    return [m for m in (c, None if skip_pure else _pure) if m is not None]
 
 
 def main() -> None:
@@ -72,28 +39,28 @@ def main() -> None:
     parser.add_argument("--skip-pure", action="store_true")
     args = parser.parse_args()
     sizes = [n * 1_000_000 for n in (1, 2, 5, 10) if n <= args.max_millions]
-    backends = [m for m in (_speedups, None if args.skip_pure else _pure) if m is not None]
+    modules = backends(args.skip_pure)
 
     print(f"{'decoder':10} {'messages':>12} {'seconds':>9} {'ns/message':>11} {'peak RSS growth':>16}")
-    for module in backends:
-        fastsmr_chunked(module, PER_READ * 50)  # warm up
+    for module in modules:
+        decode = _codecs._fastsmr_decoder(module)
+        decode(empty_message_reads(200_000))  # warm up
         for count in sizes:
-            seen, seconds, grew = timed(fastsmr_chunked, module, count)
+            seen, seconds, grew = once(decode, empty_message_reads(count))
             assert seen == count
             print(f"{module.BACKEND:10} {seen:>12,} {seconds:>9.2f} {seconds / seen * 1e9:>11.0f} {grew:>13.1f} MiB")
-    seen, seconds, grew = timed(botocore_chunked, sizes[0])
+    seen, seconds, grew = once(_codecs._botocore_buffer, empty_message_reads(sizes[0]))
     print(f"{'botocore':10} {seen:>12,} {seconds:>9.2f} {seconds / seen * 1e9:>11.0f} {grew:>13.1f} MiB")
 
     print("\none buffer holding every message, fed at once (time per message)")
-    print(f"{'messages':>10} " + " ".join(f"{m.BACKEND:>10}" for m in backends) + f" {'botocore':>10}")
+    print(f"{'messages':>10} " + " ".join(f"{m.BACKEND:>10}" for m in modules) + f" {'botocore':>10}")
     for count in (10_000, 20_000, 40_000):
+        whole = [b"".join(empty_message_reads(count))]
         row = []
-        for module in backends:
-            start = time.perf_counter()
-            assert len(module.decode(EMPTY * count)) == count
-            row.append((time.perf_counter() - start) / count * 1e9)
-        seconds = timed(botocore_chunked, count, count * len(EMPTY))[1]
-        row.append(seconds / count * 1e9)
+        for run in [_codecs._fastsmr_decoder(m) for m in modules] + [_codecs._botocore_buffer]:
+            seen, seconds, _ = once(run, whole)
+            assert seen == count
+            row.append(seconds / count * 1e9)
         print(f"{count:>10,} " + " ".join(f"{ns:>8.0f}ns" for ns in row))
 
 

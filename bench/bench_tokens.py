@@ -2,11 +2,10 @@
 
     python bench/bench_tokens.py [--tokens N] [--repeat R]
 
-Each comparison runs fastsmr and the baseline alternately, R times, and
-reports the median time per unit of each and the median of the per-round
-ratios (these machines are shared and noisy; alternating keeps both sides
-under the same load). The baselines are written here from the patterns they
-stand for:
+Each table runs fastsmr and the baseline in R interleaved rounds, as
+``fastsmr bench`` does (its inputs, measuring and report: ``fastsmr.cli.bench``),
+and gives the median time per unit of each and the median of the per-round
+ratios. The baselines stand for the patterns users write today:
 
 * ``LineIterator``: the buffering class of AWS's SageMaker streaming
   examples. Every part is appended to one ``io.BytesIO``; every line is read
@@ -14,25 +13,25 @@ stand for:
   plain bytes parts (the examples also unwrap ``PayloadPart`` dicts), so it
   is measured without that extra work.
 * ``LineIterator + json.loads``: what those examples do next, per line, to
-  print a TGI token.
+  print a TGI token (``fastsmr bench``'s line-parsing baseline).
 
 Inputs are synthetic TGI and OpenAI-compatible streams with one part per
 token (the usual SageMaker shape), and single parts holding many lines.
-The end-to-end row calls the local endpoint (fastsmr.testing) with boto3 and
-counts this thread's CPU time only (the endpoint runs in another thread).
+The end-to-end table is ``fastsmr bench``'s ``e2e-sync`` case at one stream:
+client CPU of a real boto3 call to the local endpoint in another process.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import platform
-import statistics
-import time
-from typing import Callable, Iterable, Iterator, List
+from typing import Any, Callable, Iterable, Iterator, List
 
 import fastsmr
+from fastsmr.cli.bench import _clients, _report
+from fastsmr.cli.bench._inputs import openai_parts, tgi_parts
+from fastsmr.cli.bench._measure import Entry, Pair, Table, time_rounds
 from fastsmr.codec.backend import impl as _impl
 from fastsmr.tokens import text as _text
 
@@ -67,156 +66,94 @@ class LineIterator:
 
 def baseline_tgi_text(parts: Iterable[bytes]) -> Iterator[str]:
     """LineIterator + json.loads per line, as the examples print TGI tokens."""
-    for line in LineIterator(parts):
-        if line.startswith(b"data:"):
-            token = json.loads(line[5:])["token"]
-            if not token["special"]:
-                yield token["text"]
+    texts = _clients.LineTexts()
+    for part in parts:
+        yield from texts.feed(part)
 
 
-WORDS = ["The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".", " Ünï", "cödé", " 数据", " 🚀"]
-
-
-def tgi_parts(n: int) -> List[bytes]:
-    parts = []
-    for i in range(n):
-        event = {
-            "index": i + 1,
-            "token": {"id": 1000 + i, "text": WORDS[i % len(WORDS)], "logprob": -0.25, "special": False},
-            "generated_text": None,
-            "details": None,
-        }
-        parts.append(b"data:" + json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n")
-    return parts
-
-
-def openai_parts(n: int) -> List[bytes]:
-    parts = []
-    for i in range(n):
-        chunk = {
-            "id": "chatcmpl-1",
-            "object": "chat.completion.chunk",
-            "created": 1700000000,
-            "model": "m",
-            "choices": [{"index": 0, "delta": {"content": WORDS[i % len(WORDS)]}, "logprobs": None, "finish_reason": None}],
-        }
-        parts.append(b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n")
-    return parts + [b"data: [DONE]\n\n"]
-
-
-def consume(iterable: Iterable) -> int:
+def count(iterable: Iterable[Any]) -> int:
     n = 0
     for _ in iterable:
         n += 1
     return n
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def table(case: str, title: str, unit: str, units: int, entries: List[Entry], data: Any, rounds: int,
+          expected: int) -> Table:
+    """Time ``entries`` on ``data`` in interleaved rounds; every one of them against the last (the baseline)."""
+
+    def check(entry: Entry, result: Any) -> None:
+        if result != expected:
+            raise AssertionError(f"{entry.name}: {result} items, expected {expected}")
+
+    time_rounds(entries, data, rounds, check=check)
+    baseline = entries[-1].name if entries[-1].role == "baseline" else None
+    pairs = [Pair(e.name, baseline, "seconds") for e in entries if baseline and e.role == "fastsmr"]
+    return Table(case, title, unit, units, sum(map(len, data)), ["seconds"], entries, pairs, [], rounds)
 
 
-def compare(label: str, ours: Callable[[], object], theirs: Callable[[], object], units: int, unit: str, repeat: int) -> None:
-    our_times, their_times, ratios = [], [], []
-    for _ in range(repeat):
-        a, b = timed(ours), timed(theirs)
-        our_times.append(a)
-        their_times.append(b)
-        ratios.append(b / a)
-    print(
-        f"  {label:<44} fastsmr {statistics.median(our_times) / units * 1e9:7.0f} ns/{unit}"
-        f"   baseline {statistics.median(their_times) / units * 1e9:7.0f} ns/{unit}"
-        f"   {statistics.median(ratios):5.1f}x"
-    )
+def with_loads(loads: Callable[[Any], Any]) -> Callable[[], None]:
+    def prepare() -> None:
+        _text._loads = loads
 
-
-def alone(label: str, fn: Callable[[], object], units: int, unit: str, repeat: int) -> None:
-    times = [timed(fn) for _ in range(repeat)]
-    print(f"  {label:<44} fastsmr {statistics.median(times) / units * 1e9:7.0f} ns/{unit}")
-
-
-def end_to_end(n: int, repeat: int) -> None:
-    """Client CPU per token (this thread's CPU time; the endpoint runs in another
-    thread) for a real boto3 call to the local endpoint, one part per token."""
-    from fastsmr.testing import StreamingEndpoint, generate_text
-
-    def stock(client) -> str:
-        response = client.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=b"{}", CustomAttributes=attrs)
-        parts = (event["PayloadPart"]["Bytes"] for event in response["Body"] if "PayloadPart" in event)
-        return "".join(baseline_tgi_text(parts))
-
-    def ours(client) -> str:
-        response = client.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=b"{}", CustomAttributes=attrs)
-        return "".join(fastsmr.text_stream(fastsmr.payload_parts(response["Body"])))
-
-    attrs = f"fastsmr-tokens={n}"
-    with StreamingEndpoint() as endpoint:
-        client = endpoint.client()
-        assert stock(client) == ours(client) == generate_text(n)
-        our_times, their_times, ratios = [], [], []
-        for _ in range(repeat):
-            start = time.thread_time()
-            ours(client)
-            middle = time.thread_time()
-            stock(client)
-            a, b = middle - start, time.thread_time() - middle
-            our_times.append(a)
-            their_times.append(b)
-            ratios.append(b / a)
-    print(
-        f"  {'text_stream(payload_parts(body)) vs boto3':<44} fastsmr {statistics.median(our_times) / n * 1e9:7.0f} ns/token"
-        f"   baseline {statistics.median(their_times) / n * 1e9:7.0f} ns/token   {statistics.median(ratios):5.1f}x"
-    )
+    return prepare
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=15, help="rounds per table (default 15)")
     args = parser.parse_args()
-    n, repeat = args.tokens, args.repeat
+    n, rounds = args.tokens, args.repeat
     lines_path = "C (backend iter_lines)" if hasattr(_impl, "iter_lines") else "pure Python"
-    print(
-        f"python {platform.python_version()} ({platform.python_implementation()}) on {platform.machine()}; "
-        f"backend {fastsmr.BACKEND}; lines in {lines_path}; {n} tokens; medians of {repeat} alternating rounds"
-    )
+    print(f"python {platform.python_version()} ({platform.python_implementation()}) on {platform.machine()}; "
+          f"backend {fastsmr.BACKEND}; lines in {lines_path}; {n} tokens; medians of {rounds} interleaved rounds")
 
     tgi = tgi_parts(n)
     assert list(fastsmr.lines(tgi)) == list(LineIterator(tgi))
-    print("\nlines, one part per token (TGI stream)")
-    compare("lines() vs LineIterator", lambda: consume(fastsmr.lines(tgi)), lambda: consume(LineIterator(tgi)),
-            n, "token", repeat)
+    tables = [table("lines", "lines, one part per token (TGI stream)", "token", n, [
+        Entry("fastsmr.lines", "fastsmr", run=lambda parts: count(fastsmr.lines(parts))),
+        Entry("LineIterator", "baseline", run=lambda parts: count(LineIterator(parts))),
+    ], tgi, rounds, 2 * n)]
+    for events in (1_000, 10_000, 100_000):
+        blob = [b"".join(tgi_parts(events))]
+        tables.append(table("lines", f"lines, {events:,} TGI events in one part (cost per line should not grow)",
+                            "line", 2 * events, [
+                                Entry("fastsmr.lines", "fastsmr", run=lambda parts: count(fastsmr.lines(parts))),
+                                Entry("LineIterator", "baseline", run=lambda parts: count(LineIterator(parts))),
+                            ], blob, max(3, rounds // 3), 2 * events))
 
-    print("\nlines, one part holding many lines (cost per line should not grow)")
-    for count in (1_000, 10_000, 100_000):
-        blob = [b"".join(tgi_parts(count))]
-        compare(f"{count:>7} TGI events in one part", lambda: consume(fastsmr.lines(blob)),
-                lambda: consume(LineIterator(blob)), 2 * count, "line", max(3, repeat // 3))
-
-    print("\ntext_stream vs LineIterator + json.loads per line (TGI, one part per token)")
     expected = list(baseline_tgi_text(tgi))
-    parsers = {"stdlib json": _text._std_loads}
+    text_entries = [Entry("fastsmr.text_stream, stdlib json", "fastsmr", prepare=with_loads(_text._std_loads),
+                          run=lambda parts: count(fastsmr.text_stream(parts)))]
     if _text._fast_loads is not None:
-        parsers["orjson"] = _text._fast_loads
+        text_entries.append(Entry("fastsmr.text_stream, orjson", "fastsmr", prepare=with_loads(_text._fast_loads),
+                                  run=lambda parts: count(fastsmr.text_stream(parts))))
+    text_entries.append(Entry("LineIterator + json.loads", "baseline",
+                              run=lambda parts: count(baseline_tgi_text(parts))))
     saved = _text._loads
     try:
-        for name, loads in parsers.items():
-            _text._loads = loads
-            assert list(fastsmr.text_stream(tgi)) == expected
-            compare(f"text_stream, {name}", lambda: consume(fastsmr.text_stream(tgi)),
-                    lambda: consume(baseline_tgi_text(tgi)), n, "token", repeat)
+        tables.append(table("text", "text_stream vs LineIterator + json.loads per line (TGI, one part per token)",
+                            "token", n, text_entries, tgi, rounds, len(expected)))
     finally:
         _text._loads = saved
 
-    print(f"\nend to end: client CPU per token, boto3 to the local endpoint (TGI, {n // 4} tokens)")
-    print("  (baseline: stock botocore event stream + LineIterator + json.loads per line)")
-    end_to_end(n // 4, max(3, repeat // 3))
-
-    print("\nfor reference")
     openai = openai_parts(n)
-    alone("text_stream, OpenAI chat chunks", lambda: consume(fastsmr.text_stream(openai)), n, "token", repeat)
-    alone("sse_events, TGI", lambda: consume(fastsmr.sse_events(tgi)), n, "event", repeat)
+    tables.append(table("text", "for reference: text_stream, OpenAI chat chunks", "token", n, [
+        Entry("fastsmr.text_stream", "fastsmr", run=lambda parts: count(fastsmr.text_stream(parts))),
+    ], openai, rounds, n))
+    tables.append(table("sse", "for reference: sse_events, TGI", "event", n, [
+        Entry("fastsmr.sse_events", "fastsmr", run=lambda parts: count(fastsmr.sse_events(parts)))], tgi, rounds, n))
+
+    server = _clients.Server()
+    try:
+        tables += _clients.sync_tables(server, levels=[1], rate=0.0, quick=False, rounds=max(3, rounds // 3),
+                                       paced_seconds=0.0)
+    finally:
+        server.close()
+    for t in tables:
+        for line in _report.text_lines(_report.table_json(t)):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -530,3 +530,45 @@ def test_parse_of_a_shape_that_is_not_a_stream(backend):
     assert parser.parse(message.to_response_dict(), output) == stock
     assert list(stock) == ["ResponseMetadata"]  # no event: LiteLLM then reads the body itself
     assert parser.parse(message.to_response_dict(), output.members["Body"]) == {"PayloadPart": {"Bytes": b"x"}}
+
+
+def test_a_parser_per_stream_is_not_kept_alive(backend):
+    """LiteLLM makes an event parser per stream: under install() each one goes
+    when the program drops it, and one shape's table serves them all."""
+    import gc
+    import weakref
+
+    from fastsmr.boto import shapes
+
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    if "InvokeEndpointWithResponseStream" not in model.operation_names:
+        pytest.skip("this botocore predates SageMaker's response streams")
+    shape = model.operation_model("InvokeEndpointWithResponseStream").output_shape.members["Body"]
+    event = {"status_code": 200, "body": b"x", "headers": {":message-type": "event", ":event-type": "PayloadPart"}}
+    assert fastsmr.install()
+    gone = []
+    for _ in range(50):
+        parser = botocore.parsers.EventStreamJSONParser()
+        assert parser.parse(event, shape) == {"PayloadPart": {"Bytes": b"x"}}
+        gone.append(weakref.ref(parser))
+        del parser
+    gc.collect()
+    assert [ref for ref in gone if ref() is not None] == []
+    assert len(shapes._TABLES[shape]) == 1
+
+
+def test_a_parser_kept_for_life_keeps_few_shapes(backend):
+    """One parser given the stream shapes of ever new service models keeps the last few, not all."""
+    from fastsmr.boto import parsing
+
+    session = botocore.session.get_session()
+    if "InvokeEndpointWithResponseStream" not in session.get_service_model("sagemaker-runtime").operation_names:
+        pytest.skip("this botocore predates SageMaker's response streams")
+    event = {"status_code": 200, "body": b"x", "headers": {":message-type": "event", ":event-type": "PayloadPart"}}
+    parser = botocore.parsers.EventStreamJSONParser()
+    assert fastsmr.install()
+    for _ in range(3 * parsing._SHAPES_PER_PARSER):
+        model = session.get_service_model("sagemaker-runtime")  # a new model: new shapes
+        shape = model.operation_model("InvokeEndpointWithResponseStream").output_shape.members["Body"]
+        assert parser.parse(event, shape) == {"PayloadPart": {"Bytes": b"x"}}
+    assert len(parsing._BY_PARSER[parser]) == parsing._SHAPES_PER_PARSER

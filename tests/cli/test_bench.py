@@ -57,7 +57,7 @@ def installed(module: str) -> bool:
 def run(tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / "bench.json"
     command = [sys.executable, "-m", "fastsmr", "bench", "--quick", "--case", "tokens-64k", "large-payload", "crc",
-               "threads", "memory", "e2e-sync", "e2e-async", "--streams", "1", "--rounds", "2", "--json", str(path)]
+               "threads", "memory", "http-body", "e2e-sync", "e2e-async", "--streams", "1", "--rounds", "2", "--json", str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return result, json.loads(path.read_text(encoding="utf-8"))
@@ -140,6 +140,16 @@ def test_threads_one_against_two_for_each_way_of_feeding(run):
     check_entries(table, names, {name: c if " c " in name else "ok" for name in names})
     check_ratios(table, {(f"fastsmr {b} {f}, 2 threads", f"fastsmr {b} {f}, 1 thread", "seconds") for b, f in rows})
     assert table["units"] == 4 and table["bytes"] > 4 * 2**20
+
+
+def test_http_body_reads_a_urllib3_response_stock_and_installed(run):
+    _, doc = run
+    (table,) = [t for t in doc["tables"] if t["case"] == "http-body"]
+    names = ["botocore EventStream", "fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts"]
+    c_status = "ok" if fastsmr.BACKEND == "c" else "skipped"
+    check_entries(table, names, {n: "ok" for n in names if n != "fastsmr.install() c"} | {"fastsmr.install() c": c_status})
+    check_ratios(table, {(fast, "botocore EventStream", "cpu_per_event") for fast in names[1:]})
+    assert table["unit"] == "event" and table["units"] == 2_000
 
 
 def test_crc_every_implementation(run):

@@ -507,7 +507,13 @@ def test_a_long_lived_reader_stays_flat_over_many_relayed_streams(backend, clien
     fds, resident = len(os.listdir("/proc/self/fd")), _resident()
     run(1000)
     gc.collect()
-    assert len(os.listdir("/proc/self/fd")) == fds
+    # The endpoint runs in this process: its threads close their side of each
+    # connection the client discarded when they next run, which on a loaded
+    # machine can be a moment after the client's side is gone.
+    deadline = time.monotonic() + 10
+    while len(os.listdir("/proc/self/fd")) > fds and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(os.listdir("/proc/self/fd")) <= fds
     assert _resident() - resident < 8 * 1024 * 1024
 
 

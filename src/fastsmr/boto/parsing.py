@@ -51,7 +51,10 @@ _LOG = getattr(bp, "LOG", logging.getLogger("botocore.parsers"))
 # saves, and LiteLLM makes a parser per stream and calls it for every message:
 # so each parser remembers its tables while it lives. An entry holds the shape
 # (it lives with the service model) and the table (it refers to no parser or
-# request), nothing that keeps the parser alive: it goes with its parser.
+# request), nothing that keeps the parser alive: it goes with its parser. A
+# parser that outlives its shapes (one kept for life, given the shapes of new
+# clients' models) keeps the last few.
+_SHAPES_PER_PARSER = 4
 _BY_PARSER: "weakref.WeakKeyDictionary[Any, Dict[Any, Optional[Dict[Any, Converter]]]]"
 _BY_PARSER = weakref.WeakKeyDictionary()
 
@@ -80,6 +83,8 @@ def _table(parser: Any, shape: Any) -> Optional[Dict[Any, Converter]]:
     try:
         return tables[shape]
     except KeyError:
+        if len(tables) >= _SHAPES_PER_PARSER:
+            del tables[next(iter(tables))]  # the oldest
         table = tables[shape] = table_for(shape, parser, _stock_parse(type(parser)))
         return table
 

@@ -48,23 +48,13 @@ cdef class BodyReader:
 
     @property
     def done(self):
-        """True once the last chunk was read (or the connection ended after it)."""
         return self._done
 
     @property
     def unused(self):
-        """Bytes received after the end of the body (they belong to no response)."""
         return self._unused
 
     def read(self, dict events=None):
-        """The next messages of the body: a non-empty list, as ``Decoder.feed``
-        returns them for ``events``; None once the body has ended.
-
-        Blocks until messages arrive; raises the receive's ``OSError``
-        (``socket.timeout`` when the socket's receive timeout runs out),
-        ``ChunkedEncodingError`` for a broken transfer coding or a body the
-        connection cut short, and the decoder's errors.
-        """
         cdef bint was_busy
         with cython.critical_section(self):
             was_busy = self._busy

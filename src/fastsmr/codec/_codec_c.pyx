@@ -24,14 +24,18 @@
 """The C backend: a thin binding of csrc/ with the API of ``_codec_py``.
 
 The C core finds and validates frames; this layer turns header values into
-the Python objects botocore would produce and owns every Python object.
+the Python objects botocore would produce and owns every Python object. It
+passes the C core's error codes and numbers to the builders in ``errors``
+(and ``muxing``), so both backends word every error alike. The public API is
+documented once, in ``_codec_c.pyi``; docstrings here are for what only this
+module has.
 """
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE, _PyBytes_Resize
-from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError, PyDict_SetDefault
+from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -50,6 +54,7 @@ from .errors import (
     InvalidMessageLength,
     InvalidPayloadLength,
     TruncatedStreamError,
+    header_error,
 )
 from .message import (
     DEFAULT_MAX_HEADERS_LENGTH,
@@ -57,6 +62,7 @@ from .message import (
     check_converters,
     check_limit,
     convert_header,
+    event_member,
     message_repr,
 )
 
@@ -83,6 +89,8 @@ cdef enum:
 
 cdef struct cached_block:
     PyObject *headers  # the parsed dict, shared by the messages that carry this block
+    PyObject *events   # the feed(events=...) mapping `decision` was made for, or NULL
+    PyObject *decision  # message.event_member(headers, events): a message with this block as an event, or not
     uint32_t length
     uint8_t data[BLOCK_MAX_LENGTH]
 
@@ -93,18 +101,10 @@ cdef struct cached_str:
     uint8_t length
     char middle[CACHE_MAX_LENGTH - 16]
 
-cdef dict _TYPE_NAMES = {FSMR_TYPE_BYTE_ARRAY: "byte array", FSMR_TYPE_STRING: "string"}
-
 fsmr_crc32_init()
 
 
 def crc32(data, value=0):
-    """CRC-32 of ``data`` continuing from ``value``, exactly as ``zlib.crc32``.
-
-    >>> import fastsmr
-    >>> hex(fastsmr.crc32(b"123456789"))
-    '0xcbf43926'
-    """
     cdef uint32_t crc = <uint32_t>(value & 0xFFFFFFFF)
     cdef Py_buffer view
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
@@ -191,11 +191,6 @@ def _crc32_copy_using(str name, data, value=0, bint uncached=False, Py_ssize_t a
 @cython.freelist(256)
 @cython.final
 cdef class Message:
-    """One decoded event-stream message.
-
-    ``headers`` maps names to values typed as botocore types them (bool, int,
-    bytes, str); ``payload`` is bytes.
-    """
 
     # Messages with the same header block share one parsed dict (_shared);
     # a message gets a copy of its own (_own) only when .headers is asked
@@ -217,7 +212,6 @@ cdef class Message:
 
     @property
     def headers(self):
-        """The headers, typed as botocore types them (bool, int, bytes, str)."""
         cdef dict own
         # The one field written after construction. Two threads asking at
         # once on a free-threaded build would otherwise both store a copy,
@@ -233,12 +227,10 @@ cdef class Message:
 
     @property
     def message_type(self):
-        """The ``:message-type`` header, or None."""
         return self._current().get(":message-type")
 
     @property
     def event_type(self):
-        """The ``:event-type`` header, or None."""
         return self._current().get(":event-type")
 
     def __eq__(self, other):
@@ -279,52 +271,25 @@ cdef object _framing_error(fsmr_error *err):
     return DecodeError(f"decoder error {<int>err.code}", offset)
 
 
-cdef str _header_problem(fsmr_error *err, fsmr_header *h, str name):
-    cdef int kind = h.type
-    if err.code == FSMR_ERR_HEADER_NO_TYPE:
-        return f"header {name!r} has no value type byte"
-    if err.code == FSMR_ERR_HEADER_TYPE:
-        return f"header {name!r} has unknown value type {kind}"
-    if err.code == FSMR_ERR_HEADER_NO_LENGTH:
-        return f"{_TYPE_NAMES[kind]} header {name!r} has no room for its length"
-    if kind == FSMR_TYPE_BYTE_ARRAY or kind == FSMR_TYPE_STRING:
-        return (
-            f"{_TYPE_NAMES[kind]} header {name!r} of {err.expected} bytes runs past "
-            f"the header block ({err.found} bytes left)"
-        )
-    if kind == FSMR_TYPE_UUID:
-        return f"uuid header {name!r} needs 16 bytes, {err.found} left"
-    return f"header {name!r} of type {kind} needs {err.expected} bytes, {err.found} left"
+# The C core's header error codes by the names errors.header_error gives them texts under.
+cdef dict _HEADER_PROBLEMS = {
+    FSMR_ERR_HEADER_NAME: "name_length",
+    FSMR_ERR_HEADER_NO_TYPE: "no_type",
+    FSMR_ERR_HEADER_TYPE: "type",
+    FSMR_ERR_HEADER_NO_LENGTH: "no_length",
+    FSMR_ERR_HEADER_VALUE: "value_length",
+}
+
+
+cdef inline void _forget_decision(cached_block *slot) noexcept:
+    Py_XDECREF(slot.events)
+    Py_XDECREF(slot.decision)
+    slot.events = NULL
+    slot.decision = NULL
 
 
 @cython.final
 cdef class Decoder:
-    """Incremental event-stream decoder.
-
-    Feed it chunks as they arrive; each call returns the messages the chunk
-    completed. ``close()`` checks that the stream did not end mid-message.
-
-    ``header_converters`` maps header value type codes (0 true, 1 false,
-    2 byte, 3 short, 4 integer, 5 long, 6 byte array, 7 string,
-    8 timestamp, 9 uuid) to callables: a value of such a type goes, as it
-    would otherwise be returned, through its callable, and the result is
-    the header's value (a header block that repeats is converted once).
-    What a converter raises becomes an ``InvalidHeader`` naming the header,
-    caused by it.
-
-    One stream, one Decoder: a call to ``feed()``, ``close()`` or
-    ``__init__()`` while another thread is inside one of them raises
-    ``RuntimeError`` and changes nothing.
-
-    >>> import fastsmr
-    >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"hello")
-    >>> d = fastsmr.Decoder()
-    >>> d.feed(wire[:7]), d.buffered
-    ([], 7)
-    >>> [m.payload for m in d.feed(wire[7:])]
-    [b'hello']
-    >>> d.close()
-    """
 
     cdef fsmr_decoder _dec
     cdef bytes _payload  # the payload of the message being assembled
@@ -389,6 +354,7 @@ cdef class Decoder:
         for i in range(BLOCK_SLOTS):
             Py_XDECREF(self._blocks[i].headers)
             self._blocks[i].headers = NULL
+            _forget_decision(&self._blocks[i])
 
     def __dealloc__(self):
         cdef int i
@@ -397,10 +363,10 @@ cdef class Decoder:
             Py_XDECREF(self._strings[i].obj)
         for i in range(BLOCK_SLOTS):
             Py_XDECREF(self._blocks[i].headers)
+            _forget_decision(&self._blocks[i])
 
     @property
     def buffered(self):
-        """Bytes held for a message that is not complete yet."""
         return self._dec.have
 
     cdef str _string(self, const uint8_t *p, Py_ssize_t n):
@@ -474,15 +440,10 @@ cdef class Decoder:
                     raise DuplicateHeader(name, base + h.offset)
         except UnicodeDecodeError as exc:
             if in_name:
-                raise InvalidHeader(f"name is not valid UTF-8 ({exc.reason})", base + h.offset) from None
-            raise InvalidHeader(
-                f"string header {name!r} is not valid UTF-8 ({exc.reason})", base + h.offset
-            ) from None
+                raise header_error("name_utf8", base + h.offset, detail=exc.reason) from None
+            raise header_error("value_utf8", base + h.offset, name=name, detail=exc.reason) from None
         if code == FSMR_ERR_HEADER_NAME:
-            raise InvalidHeader(
-                f"name of {err.expected} bytes runs past the header block ({err.found} bytes left)",
-                base + h.offset,
-            )
+            raise header_error("name_length", base + h.offset, needed=err.expected, left=err.found)
         if code != FSMR_OK:
             if code == FSMR_ERR_HEADER_VALUE and name in headers and (
                 h.type == FSMR_TYPE_BYTE_ARRAY or h.type == FSMR_TYPE_STRING or h.type == FSMR_TYPE_UUID
@@ -490,16 +451,18 @@ cdef class Decoder:
                 # botocore reads such a value short and then finds the
                 # duplicate: report it as it would.
                 raise DuplicateHeader(name, base + h.offset)
-            raise InvalidHeader(_header_problem(&err, &h, name), base + h.offset)
+            raise header_error(_HEADER_PROBLEMS[code], base + h.offset, name=name, kind=h.type,
+                               needed=err.expected, left=err.found)
         return headers
 
     cdef object _item(self, fsmr_message *m, dict events):
         """The Message for m, or its event shaped as ``events`` asks (see feed)."""
         cdef Message msg
-        cdef cached_block *slot
+        cdef cached_block *slot = NULL
+        cdef cached_block *found = NULL
         cdef dict headers
         cdef bytes payload
-        cdef PyObject *member
+        cdef object decision
         cdef bint shared = True
         cdef int i
         for i in range(BLOCK_SLOTS):
@@ -509,6 +472,7 @@ cdef class Decoder:
                 and memcmp(slot.data, m.headers, m.headers_length) == 0
             ):
                 headers = <dict>slot.headers
+                found = slot
                 break
         else:
             try:
@@ -522,8 +486,10 @@ cdef class Decoder:
                 Py_INCREF(headers)
                 Py_XDECREF(slot.headers)
                 slot.headers = <PyObject *>headers
+                _forget_decision(slot)
                 slot.length = m.headers_length
                 memcpy(slot.data, m.headers, m.headers_length)
+                found = slot
             else:
                 shared = False
         if m.payload_length == 0:
@@ -534,15 +500,24 @@ cdef class Decoder:
         else:
             payload = PyBytes_FromStringAndSize(<const char *>m.payload, m.payload_length)
         if events is not None:
-            kind = headers.get(":message-type")
-            if kind is None or (kind != "error" and kind != "exception"):
-                event_type = headers.get(":event-type")
-                if event_type is not None:
-                    member = PyDict_GetItemWithError(events, event_type)
-                    if member != NULL:
-                        if <object>member is None:
-                            return payload
-                        return {event_type: {<object>member: payload}}
+            # message.event_member decides, once per header block and mapping:
+            # a Python call per message would cost more than decoding it.
+            if found == NULL:
+                decision = event_member(headers, events)
+            else:
+                if found.events != <PyObject *>events:
+                    decision = event_member(headers, events)
+                    _forget_decision(found)
+                    Py_INCREF(events)
+                    found.events = <PyObject *>events
+                    Py_INCREF(decision)
+                    found.decision = <PyObject *>decision
+                decision = <object>found.decision
+            if decision is not None:
+                # message.shape_event, inlined for the same reason.
+                if (<tuple>decision)[1] is None:
+                    return payload
+                return {(<tuple>decision)[0]: {(<tuple>decision)[1]: payload}}
         msg = Message.__new__(Message)
         msg._shared = headers
         if not shared:
@@ -577,17 +552,6 @@ cdef class Decoder:
                 raise _framing_error(&err)
 
     def feed(self, data, dict events=None):
-        """Add a chunk (any bytes-like object) and return the messages it completed.
-
-        If a chunk completes some messages and then hits bad bytes, those
-        messages are returned and the error is raised by the next call.
-
-        ``events`` serves integrations that want botocore's event shapes: it
-        maps an ``:event-type`` to a payload member name, or to None. A
-        message of a mapped type (and a ``:message-type`` other than error
-        or exception) then comes back as ``{event_type: {member: payload}}``,
-        or as the payload bytes alone for None, after the same validation.
-        """
         cdef Py_buffer view
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
@@ -623,11 +587,6 @@ cdef class Decoder:
         return out
 
     def close(self):
-        """Declare the end of the stream.
-
-        Raises the pending error, if any, or ``TruncatedStreamError`` if bytes
-        of an incomplete message are still buffered.
-        """
         self._enter("close")
         try:
             if self._error is not None:
@@ -641,13 +600,6 @@ cdef class Decoder:
 
 def decode(data, *, max_payload_length=DEFAULT_MAX_PAYLOAD_LENGTH,
            max_headers_length=DEFAULT_MAX_HEADERS_LENGTH):
-    """Decode a whole buffer; a trailing partial message raises.
-
-    >>> import fastsmr
-    >>> wire = fastsmr.encode({"n": 1}) + fastsmr.encode({"n": 2})
-    >>> [m.headers["n"] for m in fastsmr.decode(wire)]
-    [1, 2]
-    """
     cdef Decoder decoder = Decoder(
         max_payload_length=max_payload_length, max_headers_length=max_headers_length
     )
@@ -756,18 +708,6 @@ cdef dict _CHUNK_PROBLEMS = {
 
 @cython.final
 cdef class ChunkedDecoder:
-    """Incremental decoder of an HTTP/1.1 body in chunked transfer coding.
-
-    ``feed`` takes the body's bytes as they come off the connection and
-    returns the data of the chunks they hold; ``done`` turns true once the
-    last chunk and the trailer section are read, and ``unused`` then counts
-    the bytes fed past them. ``close()`` says the connection ended the body:
-    it raises ``ChunkedEncodingError`` unless the last chunk was read.
-
-    >>> d = ChunkedDecoder()
-    >>> d.feed(b"5\\r\\nhel"), d.feed(b"lo\\r\\n0\\r\\n\\r\\n"), d.done
-    (b'hel', b'lo', True)
-    """
 
     cdef fsmr_chunked _dec
     cdef object _error
@@ -779,25 +719,17 @@ cdef class ChunkedDecoder:
 
     @property
     def done(self):
-        """True once the last chunk and the trailer section have been read."""
         return self._done
 
     @property
     def unused(self):
-        """Bytes fed after the end of the body."""
         return self._unused
 
     @property
     def offset(self):
-        """Transfer-coded bytes of the body read so far."""
         return self._dec.offset
 
     def feed(self, data):
-        """The chunk data in ``data``, the next bytes of the body.
-
-        Data that came before bad bytes is returned; the error is raised by
-        the next call.
-        """
         cdef Py_buffer view
         cdef fsmr_error err
         cdef fsmr_chunked_status status = FSMR_CHUNKED_NEED_INPUT
@@ -835,7 +767,6 @@ cdef class ChunkedDecoder:
             PyBuffer_Release(&view)
 
     def close(self):
-        """The body has ended: raises ``ChunkedEncodingError`` unless its last chunk was read."""
         cdef fsmr_error err
         cdef fsmr_error_code code
         if self._error is not None:

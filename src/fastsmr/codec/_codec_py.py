@@ -24,6 +24,7 @@ from .errors import (
     InvalidMessageLength,
     InvalidPayloadLength,
     TruncatedStreamError,
+    header_error,
 )
 from .message import (
     DEFAULT_MAX_HEADERS_LENGTH,
@@ -31,7 +32,9 @@ from .message import (
     check_converters,
     check_limit,
     convert_header,
+    event_member,
     message_repr,
+    shape_event,
 )
 
 __all__ = [
@@ -50,7 +53,6 @@ _FIXED = {
     5: (8, struct.Struct("!q").unpack_from),
     8: (8, struct.Struct("!q").unpack_from),
 }
-_TYPE_NAMES = {6: "byte array", 7: "string"}
 
 
 def crc32(data: Any, value: int = 0) -> int:
@@ -153,18 +155,14 @@ def _parse_headers(
         name_len = data[pos]
         pos += 1
         if pos + name_len > end:
-            raise InvalidHeader(
-                f"name of {name_len} bytes runs past the header block "
-                f"({end - pos} bytes left)",
-                base + start,
-            )
+            raise header_error("name_length", base + start, needed=name_len, left=end - pos)
         try:
             name = data[pos : pos + name_len].decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidHeader(f"name is not valid UTF-8 ({exc.reason})", base + start) from None
+            raise header_error("name_utf8", base + start, detail=exc.reason) from None
         pos += name_len
         if pos >= end:
-            raise InvalidHeader(f"header {name!r} has no value type byte", base + start)
+            raise header_error("no_type", base + start, name=name)
         kind = data[pos]
         pos += 1
         if kind == 0:
@@ -173,48 +171,32 @@ def _parse_headers(
             value = False
         elif kind == 6 or kind == 7:
             if pos + 2 > end:
-                raise InvalidHeader(
-                    f"{_TYPE_NAMES[kind]} header {name!r} has no room for its length",
-                    base + start,
-                )
+                raise header_error("no_length", base + start, name=name, kind=kind)
             size = (data[pos] << 8) | data[pos + 1]
             pos += 2
             if pos + size > end:
                 _raise_duplicate(headers, name, base + start)
-                raise InvalidHeader(
-                    f"{_TYPE_NAMES[kind]} header {name!r} of {size} bytes runs past "
-                    f"the header block ({end - pos} bytes left)",
-                    base + start,
-                )
+                raise header_error("value_length", base + start, name=name, kind=kind, needed=size, left=end - pos)
             value = data[pos : pos + size]
             pos += size
             if kind == 7:
                 try:
                     value = value.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise InvalidHeader(
-                        f"string header {name!r} is not valid UTF-8 ({exc.reason})",
-                        base + start,
-                    ) from None
+                    raise header_error("value_utf8", base + start, name=name, detail=exc.reason) from None
         elif kind == 9:
             if pos + 16 > end:
                 _raise_duplicate(headers, name, base + start)
-                raise InvalidHeader(
-                    f"uuid header {name!r} needs 16 bytes, {end - pos} left",
-                    base + start,
-                )
+                raise header_error("value_length", base + start, name=name, kind=kind, needed=16, left=end - pos)
             value = data[pos : pos + 16]
             pos += 16
         else:
             fixed = _FIXED.get(kind)
             if fixed is None:
-                raise InvalidHeader(f"header {name!r} has unknown value type {kind}", base + start)
+                raise header_error("type", base + start, name=name, kind=kind)
             size, unpack = fixed
             if pos + size > end:
-                raise InvalidHeader(
-                    f"header {name!r} of type {kind} needs {size} bytes, {end - pos} left",
-                    base + start,
-                )
+                raise header_error("value_length", base + start, name=name, kind=kind, needed=size, left=end - pos)
             value = unpack(data, pos)[0]
             pos += size
         if convert is not None and convert[kind] is not None:
@@ -391,9 +373,9 @@ class Decoder:
             if headers_length:
                 headers = self._headers(data, pos + 12, headers_end, base)
                 if events is not None:
-                    item = _event_item(headers, payload, events)
-                    if item is not None:
-                        append(item)
+                    decision = event_member(headers, events)
+                    if decision is not None:
+                        append(shape_event(decision, payload))
                         pos += total
                         continue
                 message._shared = headers
@@ -447,9 +429,9 @@ class Decoder:
         if headers_length:
             headers = self._headers(block, 0, headers_length, offset + 12)
             if events is not None:
-                item = _event_item(headers, payload, events)
-                if item is not None:
-                    return item
+                decision = event_member(headers, events)
+                if decision is not None:
+                    return shape_event(decision, payload)
             message._shared = headers
             message._own = None
         return message
@@ -483,17 +465,6 @@ def _enter(busy: Any, what: str) -> None:
             f"Decoder.{what}() was called while another thread was using the same "
             "Decoder; use one Decoder per stream"
         )
-
-
-def _event_item(headers: Dict[str, Any], payload: bytes, events: Dict[str, Any]) -> Any:
-    """What ``feed(events=...)`` returns for a message of a mapped event type, else None."""
-    kind = headers.get(":message-type")
-    if kind is None or (kind != "error" and kind != "exception"):
-        event_type = headers.get(":event-type")
-        if event_type is not None and event_type in events:
-            member = events[event_type]
-            return payload if member is None else {event_type: {member: payload}}
-    return None
 
 
 def _kept(piece: memoryview) -> Any:

@@ -264,17 +264,17 @@ cdef class Mux:
         cdef int code = _text_code(text)
         cdef int relay_fd = -1 if relay is None else relay
         if timeout is not None and not t >= 0:
-            raise ValueError("timeout must be >= 0 or None")
+            raise _muxing.bad_timeout()
         if relay is not None and relay_fd < 0:
             raise ValueError("relay must be a file descriptor")
         self._enter()
         try:
             if key in self._bodies:
-                raise ValueError(f"{key!r} is already being read")
+                raise _muxing.already_read(key)
             b = fsmr_mux_add(self._m, <void *>key, fd, t, code, relay_fd, limit)
             if b == NULL:
                 if errno == EEXIST:
-                    raise ValueError(f"descriptor {fd} (or the relay's {relay_fd}) is already being read or relayed to")
+                    raise _muxing.descriptor_taken(fd, relay)
                 PyErr_SetFromErrno(OSError)
             Py_INCREF(key)
             self._bodies[key] = <size_t>b
@@ -287,7 +287,6 @@ cdef class Mux:
             self._leave()
 
     def remove(self, key):
-        """Stop reading ``key``'s body and drop what waits for its relay (nothing more is reported for it)."""
         self._enter()
         try:
             entry = self._bodies.pop(key, None)
@@ -298,7 +297,6 @@ cdef class Mux:
             self._leave()
 
     def send(self, key, data):
-        """Queue ``data`` for ``key``'s relay (written as the downstream takes it)."""
         cdef Py_buffer view
         cdef int r
         cdef fsmr_mux_body *b
@@ -318,8 +316,6 @@ cdef class Mux:
             self._leave()
 
     def flush(self, key):
-        """``key``'s relay gets nothing more: stop reading its body if it is still
-        read, and report ``FLUSHED`` once the downstream took every byte."""
         cdef fsmr_mux_body *b
         self._enter()
         try:
@@ -330,7 +326,6 @@ cdef class Mux:
             self._leave()
 
     def hold(self, key, bint held):
-        """Leave ``key``'s body unread (``held``), or read it again."""
         cdef fsmr_mux_body *b
         self._enter()
         try:
@@ -341,12 +336,10 @@ cdef class Mux:
             self._leave()
 
     def wake(self):
-        """Make a ``poll`` in progress (in another thread) return now."""
         if self._m != NULL:
             fsmr_mux_wake(self._m)
 
     def timeout(self):
-        """Seconds until a body's timeout may run out (None: no body has one)."""
         if self._m == NULL:
             return None
         cdef double t = fsmr_mux_timeout(self._m)
@@ -433,11 +426,10 @@ cdef class Mux:
         if end == FSMR_MUX_OS_ERROR:
             return OSError(b.os_error, _strerror(b.os_error))
         if end == FSMR_MUX_TIMEOUT:
-            return TimeoutError(f"no data for {b.timeout:g} s")
+            return _muxing.read_timeout(b.timeout)
         return MemoryError()
 
     def close(self):
-        """Stop reading every body (their sockets stay open) and free the epoll set."""
         self._enter()
         try:
             self._free()

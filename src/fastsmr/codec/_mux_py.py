@@ -43,7 +43,18 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ._chunked_py import ChunkedDecoder
-from .muxing import DEFAULT_LIMIT, END, END_UNUSED, FLUSHED, DownstreamFailed, downstream_timeout
+from .muxing import (
+    DEFAULT_LIMIT,
+    END,
+    END_UNUSED,
+    FLUSHED,
+    DownstreamFailed,
+    already_read,
+    bad_timeout,
+    descriptor_taken,
+    downstream_timeout,
+    read_timeout,
+)
 
 __all__ = ["Mux", "END", "END_UNUSED", "READ_SIZE"]
 
@@ -141,9 +152,9 @@ class Mux:
         if text is not None:
             raise ValueError("this multiplexer does not make text (TEXT_FORMATS is empty)")
         if key in self._bodies:
-            raise ValueError(f"{key!r} is already being read")
+            raise already_read(key)
         if timeout is not None and timeout < 0:
-            raise ValueError("timeout must be >= 0 or None")
+            raise bad_timeout()
         sock = socket.socket(fileno=os.dup(fd))
         sock.setblocking(False)
         # The relay's file description is shared with the caller's socket: it
@@ -156,7 +167,7 @@ class Mux:
             sock.close()
             if downstream is not None:
                 downstream.close()
-            raise ValueError(f"descriptor {fd} (or the relay's {relay}) is already being read or relayed to") from None
+            raise descriptor_taken(fd, relay) from None
         self._bodies[key] = body
         if buffered:
             self._feed(body, buffered)
@@ -402,7 +413,7 @@ class Mux:
             if waiting == 2:
                 self._end_relay(body, DownstreamFailed(downstream_timeout(body.timeout)))
             elif waiting == 1:
-                self._end(body, TimeoutError(f"no data for {body.timeout:g} s"))
+                self._end(body, read_timeout(body.timeout))
 
     def _end(self, body: _Body, end: Any) -> None:
         if body.end is not None:

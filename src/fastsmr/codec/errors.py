@@ -1,8 +1,10 @@
-"""Exceptions raised by both backends.
+"""Exceptions raised by both backends, and every text they carry.
 
 Every error names where in the stream it happened (``offset``, counted from
 the first byte ever fed to the decoder) and what was expected against what
-was found, so that a corrupt capture can be located with a hex dump.
+was found, so that a corrupt capture can be located with a hex dump. The
+backends pass a problem code and the numbers (the C core's error codes are
+mapped to these names in the binding); the texts are built here, once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ __all__ = [
     "TruncatedStreamError",
     "ChunkedEncodingError",
     "MAX_CHUNK_LINE",
+    "TYPE_NAMES",
+    "header_error",
 ]
+
+#: The wire's header value types by code (DESIGN.md, "The wire format").
+TYPE_NAMES = ("true", "false", "byte", "short", "integer", "long", "byte array", "string", "timestamp", "uuid")
 
 
 class DecodeError(ValueError):
@@ -103,15 +110,61 @@ class InvalidPayloadLength(_LimitExceeded):
 class InvalidHeader(DecodeError):
     """A header is malformed: unknown type, value past the block, bad UTF-8.
 
-    ``header_block`` is the raw header block it was found in (bytes; None
-    when the error was not raised by a decoder).
+    ``reason`` says what (see :func:`header_error` for the decoders' texts);
+    ``problem`` names it (a key of ``_HEADER_PROBLEMS``, None when the error
+    was not raised by a decoder); ``header_block`` is the raw header block
+    it was found in (bytes; None when the error was not raised by a decoder).
     """
 
     header_block: Optional[bytes] = None
+    problem: Optional[str] = None
 
     def __init__(self, reason: str, offset: int) -> None:
         super().__init__(f"invalid header at offset {offset}: {reason}", offset)
         self.reason = reason
+
+
+# What can be wrong with one header: ``needed`` and ``left`` are byte counts,
+# ``kind`` the value type code, ``detail`` the UTF-8 decoder's reason or the
+# converter's exception.
+_HEADER_PROBLEMS = {
+    "name_length": "name of {needed} bytes runs past the header block ({left} bytes left)",
+    "name_utf8": "name is not valid UTF-8 ({detail})",
+    "no_type": "header {name!r} has no value type byte",
+    "type": "header {name!r} has unknown value type {kind}",
+    "no_length": "{type} header {name!r} has no room for its length",
+    "value_utf8": "string header {name!r} is not valid UTF-8 ({detail})",
+    "refused": "{type} header {name!r} was refused: {detail}",
+}
+# A value running past the block, by how its length is known.
+_SHORT_VALUE = {
+    6: "{type} header {name!r} of {needed} bytes runs past the header block ({left} bytes left)",
+    7: "{type} header {name!r} of {needed} bytes runs past the header block ({left} bytes left)",
+    9: "uuid header {name!r} needs 16 bytes, {left} left",
+}
+
+
+def header_error(
+    problem: str, offset: int, name: str = "", kind: int = 0, needed: int = 0, left: int = 0, detail: str = ""
+) -> InvalidHeader:
+    """The ``InvalidHeader`` for ``problem`` in the header at stream ``offset``.
+
+    ``problem`` is a key of ``_HEADER_PROBLEMS``, or ``"value_length"`` (a
+    value of type ``kind`` needing ``needed`` bytes where ``left`` remain).
+
+    >>> str(header_error("value_length", 40, name="n", kind=4, needed=4, left=1))
+    "invalid header at offset 40: header 'n' of type 4 needs 4 bytes, 1 left"
+    """
+    if problem == "value_length":
+        text = _SHORT_VALUE.get(kind, "header {name!r} of type {kind} needs {needed} bytes, {left} left")
+    else:
+        text = _HEADER_PROBLEMS[problem]
+    type_name = TYPE_NAMES[kind] if 0 <= kind < len(TYPE_NAMES) else str(kind)
+    error = InvalidHeader(
+        text.format(name=name, kind=kind, type=type_name, needed=needed, left=left, detail=detail), offset
+    )
+    error.problem = problem
+    return error
 
 
 class DuplicateHeader(DecodeError):

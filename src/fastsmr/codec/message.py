@@ -1,10 +1,11 @@
-"""What both backends share about a decoded message: its limits and its repr."""
+"""What both backends share about a decoded message: its limits, header conversion, the
+rule that makes it an event, and its repr."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional, Tuple
 
-from .errors import InvalidHeader
+from .errors import TYPE_NAMES, header_error
 
 DEFAULT_MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 DEFAULT_MAX_HEADERS_LENGTH = 128 * 1024
@@ -23,10 +24,6 @@ def check_limit(name: str, value: Any) -> int:
     if not 0 <= value <= _LIMIT_CEILING:
         raise ValueError(f"{name} must be between 0 and {_LIMIT_CEILING}, got {value}")
     return value
-
-
-#: The wire's header value types by code (DESIGN.md, "The wire format").
-TYPE_NAMES = ("true", "false", "byte", "short", "integer", "long", "byte array", "string", "timestamp", "uuid")
 
 
 def check_converters(converters: Optional[Mapping[int, Callable[[Any], Any]]]) -> Optional[Tuple[Any, ...]]:
@@ -48,9 +45,44 @@ def convert_header(convert: Callable[[Any], Any], value: Any, name: str, kind: i
     try:
         return convert(value)
     except Exception as error:
-        raise InvalidHeader(
-            f"{TYPE_NAMES[kind]} header {name!r} was refused: {error!r}", offset
-        ) from error
+        raise header_error("refused", offset, name=name, kind=kind, detail=repr(error)) from error
+
+
+def event_member(
+    headers: Mapping[str, Any], events: Mapping[Any, Optional[str]]
+) -> Optional[Tuple[Any, Optional[str]]]:
+    """Whether ``Decoder.feed(chunk, events)`` hands a message with ``headers`` back as
+    an event: ``(event_type, member)`` if so, None for a ``Message``.
+
+    A message is an event when its ``:event-type`` is a key of ``events`` and its
+    ``:message-type`` is not ``error`` or ``exception`` (botocore raises those;
+    DESIGN.md, "The wire format"); ``member`` is the value the key maps to.
+    :func:`shape_event` builds the event. The C backend asks once per header
+    block and ``events`` mapping, so ``events`` must not change while a decoder
+    is fed with it.
+
+    >>> event_member({":event-type": "PayloadPart"}, {"PayloadPart": "Bytes"})
+    ('PayloadPart', 'Bytes')
+    >>> event_member({":event-type": "PayloadPart", ":message-type": "exception"}, {"PayloadPart": "Bytes"}) is None
+    True
+    """
+    kind = headers.get(":message-type")
+    if kind is None or (kind != "error" and kind != "exception"):
+        event_type = headers.get(":event-type")
+        if event_type is not None and event_type in events:
+            return event_type, events[event_type]
+    return None
+
+
+def shape_event(decision: Tuple[Any, Optional[str]], payload: bytes) -> Any:
+    """The event for ``decision`` (from :func:`event_member`): botocore's
+    ``{event_type: {member: payload}}``, or the payload alone for a None member.
+
+    >>> shape_event(("PayloadPart", "Bytes"), b"Hi"), shape_event(("Chunk", None), b"Hi")
+    ({'PayloadPart': {'Bytes': b'Hi'}}, b'Hi')
+    """
+    event_type, member = decision
+    return payload if member is None else {event_type: {member: payload}}
 
 
 def message_repr(message: Any) -> str:

@@ -21,7 +21,7 @@ A ``Mux.poll`` report is ``(key, parts, events, handover, end)``:
 from __future__ import annotations
 
 __all__ = ["END", "END_UNUSED", "FLUSHED", "DEFAULT_LIMIT", "TEXT_FORMATS", "DownstreamFailed",
-           "downstream_timeout"]
+           "downstream_timeout", "read_timeout", "bad_timeout", "already_read", "descriptor_taken"]
 
 #: The response was read to its last chunk; its connection can carry another request.
 END = 1
@@ -49,5 +49,26 @@ class DownstreamFailed:
         return f"DownstreamFailed({self.error!r})"
 
 
+# The errors both twins raise or report, built here so that their texts agree.
+
+
 def downstream_timeout(timeout: float) -> TimeoutError:
+    """A relay's downstream took nothing for ``timeout`` seconds."""
     return TimeoutError(f"the downstream took nothing for {timeout:g} s")
+
+
+def read_timeout(timeout: float) -> TimeoutError:
+    """A body's socket gave nothing for ``timeout`` seconds."""
+    return TimeoutError(f"no data for {timeout:g} s")
+
+
+def bad_timeout() -> ValueError:
+    return ValueError("timeout must be >= 0 or None")
+
+
+def already_read(key: object) -> ValueError:
+    return ValueError(f"{key!r} is already being read")
+
+
+def descriptor_taken(fd: int, relay: object) -> ValueError:
+    return ValueError(f"descriptor {fd} (or the relay's {relay}) is already being read or relayed to")

@@ -19,17 +19,24 @@ response fields for foundation models".
 'anthropic'
 >>> [json.loads(s)["outputText"] for s in invoke_steps("amazon", ["Hi", "!"], finish=False)]
 ['Hi', '!']
+
+:func:`serve` answers both operations on the HTTP/1.1 endpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
 from ..codec.encoder import encode
+from .config import STREAM_ERROR_MESSAGES, EndpointConfig, OptionError, overrides_from_body
+from .http1 import Request, error, region_of
+from .stream_writer import Route, ServerStats, stream_response
 
 __all__ = [
+    "OPERATIONS",
     "INVOKE_PROVIDERS",
     "STREAM_EXCEPTIONS",
     "converse_steps",
@@ -39,7 +46,11 @@ __all__ = [
     "converse_message",
     "chunk_message",
     "exception_message",
+    "serve",
 ]
+
+#: The last path segment of each operation (``POST /model/{modelId}/<operation>``).
+OPERATIONS = ("invoke-with-response-stream", "converse-stream")
 
 #: Model providers whose ``InvokeModelWithResponseStream`` body format the endpoint speaks.
 INVOKE_PROVIDERS = ("anthropic", "amazon", "meta", "mistral")
@@ -223,3 +234,92 @@ def exception_message(fault: str, message: str, original_status: Optional[int] =
         ":message-type": "exception",
     }
     return encode(headers, _dumps(body))
+
+
+# A model ID the endpoint has no config for streams with the defaults.
+_DEFAULT = EndpointConfig()
+
+
+async def serve(
+    request: Request,
+    model_id: str,
+    operation: str,
+    writer: asyncio.StreamWriter,
+    endpoints: Mapping[str, EndpointConfig],
+    stats: ServerStats,
+    request_id: str,
+) -> None:
+    """Answer ``operation`` (one of :data:`OPERATIONS`) for ``model_id``, with its
+    config in ``endpoints`` or the defaults."""
+    provider = provider_of(model_id)
+    if operation == "invoke-with-response-stream" and provider not in INVOKE_PROVIDERS:
+        error(writer, 400, "ValidationException", {"message": "The provided model identifier is invalid."}, request_id)
+        return
+    config = endpoints.get(model_id, _DEFAULT)
+    try:
+        body = json.loads(request.body)
+        changes = overrides_from_body(body)
+        config = config.replace(**changes) if changes else config
+    except ValueError as exc:  # OptionError included
+        if isinstance(exc, OptionError):
+            message = str(exc)
+        else:
+            message = f"Malformed input request: {exc}, please reformat your input and try again."
+        error(writer, 400, "ValidationException", {"message": message}, request_id)
+        return
+    if config.fault == "generation-error":
+        message = "fault generation-error is for SageMaker containers (tgi, lmi, openai)"
+        error(writer, 400, "ValidationException", {"message": message}, request_id)
+        return
+    if config.fault == "model-error":
+        region = region_of(request.headers)
+        members = {
+            "message": f"Received server error ({config.status}) from model. fault injected by fastsmr",
+            "originalStatusCode": config.status,
+            "resourceName": f"arn:aws:bedrock:{region}::foundation-model/{model_id}",
+        }
+        error(writer, 424, "ModelErrorException", members, request_id)
+        return
+    if operation == "converse-stream":
+        await stream_response(writer, stats, config, _ConverseRoute(), [], request_id)
+    else:
+        head = ["X-Amzn-Bedrock-Content-Type: application/json"]
+        await stream_response(writer, stats, config, _InvokeRoute(provider), head, request_id)
+
+
+class _InvokeRoute(Route):
+    """InvokeModelWithResponseStream: the provider's JSON events in ``chunk`` events."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.lead = lead_steps("invoke-with-response-stream", provider)
+
+    def steps(self, tokens: Iterable[str], *, start: bool, finish: bool) -> Iterator[bytes]:
+        return invoke_steps(self.provider, tokens, start=start, finish=finish)
+
+    def message(self, step: bytes) -> bytes:
+        return chunk_message(step)
+
+    def exception(self, fault: str, config: EndpointConfig) -> bytes:
+        return exception_message(fault, _stream_error(fault, config), config.status)
+
+
+class _ConverseRoute(Route):
+    """ConverseStream: its own events, the same for every model."""
+
+    lead = lead_steps("converse-stream", "")
+
+    def steps(self, tokens: Iterable[str], *, start: bool, finish: bool) -> Iterator[Tuple[str, Dict[str, Any]]]:
+        return converse_steps(tokens, start=start, finish=finish)
+
+    def message(self, step: Tuple[str, Dict[str, Any]]) -> bytes:
+        return converse_message(step)
+
+    def exception(self, fault: str, config: EndpointConfig) -> bytes:
+        return exception_message(fault, _stream_error(fault, config), config.status)
+
+
+def _stream_error(fault: str, config: EndpointConfig) -> str:
+    if fault == "model-stream-error":
+        return STREAM_ERROR_MESSAGES[config.error_code]
+    return "The server encountered an internal error while streaming; try your request again."

@@ -38,16 +38,9 @@ from ..codec import backend
 from ..codec.encoder import encode
 from ..codec.errors import DecodeError
 from .config import EndpointConfig, OptionError, overrides_from_body
-from .server import (
-    ACCOUNT_ID,
-    EchoRoute,
-    Route,
-    SageMakerRoute,
-    ServerStats,
-    StreamWriter,
-    model_error_body,
-    region_of,
-)
+from .http1 import region_of
+from .sagemaker import ACCOUNT_ID, PAYLOAD_PART, EchoRoute, SageMakerRoute, model_error_body
+from .stream_writer import Route, ServerStats, StreamWriter
 from .tls import LocalCertificate
 
 __all__ = ["BidirectionalServer", "BidirectionalRoute", "PATH_SUFFIX"]
@@ -56,7 +49,6 @@ __all__ = ["BidirectionalServer", "BidirectionalRoute", "PATH_SUFFIX"]
 PATH_SUFFIX = "invocations-bidirectional-stream"
 # An unpaced answer is handed to the connection in batches of about this size.
 _BATCH_BYTES = 64 * 1024
-_PAYLOAD_PART = {":event-type": "PayloadPart", ":content-type": "application/octet-stream", ":message-type": "event"}
 
 
 class BidirectionalRoute(Route):
@@ -74,8 +66,8 @@ class BidirectionalRoute(Route):
         self.route = route
         self.lead = route.lead
         self.reslices = route.reslices
-        self._partial = {**_PAYLOAD_PART, "DataType": data_type, "CompletionState": "PARTIAL"}
-        self._complete = {**_PAYLOAD_PART, "DataType": data_type, "CompletionState": "COMPLETE"}
+        self._partial = {**PAYLOAD_PART, "DataType": data_type, "CompletionState": "PARTIAL"}
+        self._complete = {**PAYLOAD_PART, "DataType": data_type, "CompletionState": "COMPLETE"}
 
     def steps(self, tokens: Any, *, start: bool, finish: bool) -> Any:
         return self.route.steps(tokens, start=start, finish=finish)

@@ -27,7 +27,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from .model import FORMATS
 
-__all__ = ["EndpointConfig", "FAULTS", "ERROR_CODES", "OptionError", "overrides_from_attributes", "overrides_from_body"]
+__all__ = ["EndpointConfig", "FAULTS", "ERROR_CODES", "STREAM_ERROR_MESSAGES", "OptionError", "overrides_from_attributes", "overrides_from_body"]
 
 #: Faults an endpoint can inject (``fault=`` values):
 #:
@@ -62,6 +62,11 @@ FAULTS = ("model-stream-error", "internal-stream-failure", "reset", "truncate", 
 
 #: ``ErrorCode`` values SageMaker documents for ``ModelStreamError``.
 ERROR_CODES = ("ModelInvocationTimeExceeded", "StreamBroken")
+#: The message of the ``ModelStreamError`` each error code comes with.
+STREAM_ERROR_MESSAGES = {
+    "ModelInvocationTimeExceeded": "The model did not finish sending its response within the allowed time.",
+    "StreamBroken": "The connection between SageMaker and the model was reset or closed.",
+}
 
 
 class OptionError(ValueError):

@@ -30,6 +30,7 @@ CASES: Dict[str, str] = {
     "big-chunk": "decoders: one chunk holding 40,000 token messages",
     "large-payload": "decoders: a 16 MiB payload in 64 KiB chunks",
     "converse": "decoders and EventStream: Bedrock ConverseStream JSON events",
+    "http-body": "the boto3 drop-in over a real urllib3 response: a token stream's chunked HTTP body in memory",
     "crc": "CRC-32 implementations (the floor)",
     "threads": "decoders: two threads decoding large messages against one, whole and in 256 KiB reads",
     "memory": "tracemalloc peak and retained bytes per stream, 1,000 streams open",
@@ -96,6 +97,8 @@ def run(
                 # Three rounds are plenty where botocore takes seconds per call.
                 r = min(decoder_rounds, 3) if case == "big-chunk" and not quick else decoder_rounds
                 tables.append(_codecs.decoder_table(case, quick=quick, rounds=r))
+            elif case == "http-body":
+                tables.append(_codecs.http_body_table(quick=quick, rounds=decoder_rounds))
             elif case == "crc":
                 tables.append(_codecs.crc_table(quick=quick, rounds=decoder_rounds))
             elif case == "smithy-bidirectional":

@@ -37,10 +37,12 @@ import fastsmr
 from fastsmr.codec import _codec_py as _pure
 
 from ._inputs import chunked, converse_messages, large_payload_message, token_messages
-from ._measure import Entry, Pair, Table, rotation, time_rounds
+from ._measure import Entry, Pair, Table, cpu_rounds, rotation, time_rounds
 
 
-__all__ = ["crc_candidates", "fastest_crc", "decoder_table", "crc_table", "memory_table", "DECODER_CASES"]
+__all__ = [
+    "crc_candidates", "fastest_crc", "decoder_table", "http_body_table", "crc_table", "memory_table", "DECODER_CASES",
+]
 
 C_MISSING = "the C extension is not built or FASTSMR_NO_EXTENSIONS is set"
 C_ENTRIES = ("fastsmr c", "fastsmr.install() c")
@@ -118,8 +120,9 @@ class _Body:
 
 
 @functools.lru_cache(maxsize=None)
-def _event_stream_factory(service: str, operation: str, member: str) -> Callable[[Iterable[bytes]], Any]:
-    """``chunks -> EventStream`` for ``operation``'s event stream, as botocore builds it."""
+def _event_stream_factory(service: str, operation: str, member: str) -> Callable[[Any], Any]:
+    """``chunks -> EventStream`` for ``operation``'s event stream, as botocore builds it
+    (``chunks`` may also be a urllib3 response, the raw stream botocore really gets)."""
     import botocore.session
     from botocore.eventstream import EventStream
     from botocore.parsers import create_parser
@@ -128,7 +131,30 @@ def _event_stream_factory(service: str, operation: str, member: str) -> Callable
     op = model.operation_model(operation)
     shape = op.output_shape.members[member]
     parser = create_parser(model.metadata["protocol"])._event_stream_parser
-    return lambda chunks: EventStream(_Body(chunks), shape, parser, op.name)
+    return lambda chunks: EventStream(chunks if hasattr(chunks, "stream") else _Body(chunks), shape, parser, op.name)
+
+
+class _InMemory:
+    """What ``http.client`` reads a response from (a socket's ``makefile``), over bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def makefile(self, mode: str) -> Any:
+        return io.BufferedReader(io.BytesIO(self._data))  # type: ignore[arg-type]
+
+
+def _http_response(body: bytes) -> Any:
+    """A urllib3 response (what botocore's ``raw_stream`` is) whose chunked ``body`` is already in memory."""
+    import http.client
+
+    import urllib3
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    original = http.client.HTTPResponse(_InMemory(head + body), method="POST")  # type: ignore[arg-type]
+    original.begin()
+    return urllib3.HTTPResponse(body=original, headers=dict(original.msg.items()), status=original.status,
+                                preload_content=False, decode_content=False, original_response=original)
 
 
 def _botocore_buffer(chunks: Sequence[bytes]) -> int:
@@ -408,6 +434,43 @@ def decoder_table(case: str, *, quick: bool, rounds: int) -> Table:
         pairs += [Pair(fast, "binascii.crc32", "seconds", headline=fast == primary) for fast in ("fastsmr c", "fastsmr python")]
     notes.append(f"CRC-32 floor: {crc_name}, the fastest CRC-32 found in this run.")
     return Table(case, title, unit, count, total, ["seconds"], entries, pairs, notes, rounds)
+
+
+# --- a chunked HTTP body --------------------------------------------------------
+
+
+def http_body_table(*, quick: bool, rounds: int) -> Table:
+    """The boto3 drop-in reading what a live response is: a urllib3 response whose
+    chunked body (one message per HTTP chunk) is in memory; client CPU per event."""
+    count = 2_000 if quick else 20_000
+    messages = token_messages(count)
+    wire = b"".join(b"%x\r\n%s\r\n" % (len(m), m) for m in messages) + b"0\r\n\r\n"
+    entries = [e for e in _botocore_entries(_STREAMS["tokens-per-message"], True) if e.name != "botocore EventStreamBuffer"]
+    for entry in entries:
+        if entry.status == "ok":
+            entry.run = functools.partial(_read_response, entry.run)
+
+    def check(entry: Entry, result: Any) -> None:
+        if result != count:
+            raise AssertionError(f"{entry.name} read {result} events, expected {count}")
+
+    saved = fastsmr.codec.backend.impl
+    try:
+        cpu_rounds(entries, wire, rounds, per=count, metric="cpu_per_event", check=check)
+    finally:
+        fastsmr.codec.backend.impl = saved
+        fastsmr.uninstall()
+    pairs = [Pair(fast, "botocore EventStream", "cpu_per_event")
+             for fast in ("fastsmr.install() c", "fastsmr.install() python", "fastsmr.payload_parts")]
+    notes = ["CPU per event (process time): wall time on a shared machine counts the neighbours too.",
+             "Stock botocore reads the body through urllib3's chunk parser (Python, a few calls per HTTP chunk); "
+             "installed, fastsmr reads it in 64 KiB reads and takes the chunks apart with the codec's ChunkedDecoder."]
+    title = f"{count:,} token messages as a chunked HTTP body in memory, one message per HTTP chunk, through urllib3"
+    return Table("http-body", title, "event", count, len(wire), ["cpu_per_event"], entries, pairs, notes, rounds)
+
+
+def _read_response(read: Callable[[Any], int], body: bytes) -> int:
+    return read(_http_response(body))
 
 
 # --- CRC-32 --------------------------------------------------------------------

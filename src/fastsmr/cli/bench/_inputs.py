@@ -16,7 +16,10 @@ from typing import List
 
 import fastsmr
 
-__all__ = ["token_messages", "converse_messages", "large_payload_message", "chunked"]
+__all__ = [
+    "token_messages", "endpoint_messages", "converse_messages", "large_payload_message", "large_messages",
+    "empty_message_reads", "tgi_parts", "openai_parts", "chunked",
+]
 
 # The headers SageMaker Runtime sends with every PayloadPart (89 bytes encoded).
 _PAYLOAD_PART = {
@@ -44,6 +47,18 @@ def token_messages(count: int, seed: int = 1) -> List[bytes]:
         body += b" " * max(0, size - len(body) - 2) + b"\n\n"
         out.append(fastsmr.encode(_PAYLOAD_PART, body))
     return out
+
+
+def endpoint_messages(count: int) -> List[bytes]:
+    """What the local endpoint's ``tgi`` endpoint streams for ``count`` tokens, as
+    PayloadPart messages (without TGI's final end-of-sequence event).
+
+    >>> len(endpoint_messages(3))
+    3
+    """
+    from fastsmr.testing import generate_tokens, render_stream
+
+    return [fastsmr.encode(_PAYLOAD_PART, body) for body in render_stream("tgi", generate_tokens(count), finish=False)]
 
 
 def converse_messages(count: int, seed: int = 2) -> List[bytes]:
@@ -81,6 +96,75 @@ def large_payload_message(size: int, seed: int = 3) -> bytes:
     """
     payload = random.Random(seed).getrandbits(8 * size).to_bytes(size, "little") if size else b""
     return fastsmr.encode({":event-type": "PayloadChunk", ":message-type": "event"}, payload)
+
+
+def large_messages(count: int, size: int, seed: int = 18) -> List[bytes]:
+    """``count`` messages whose payloads are ``size`` random bytes each, distinct objects.
+
+    >>> [len(m) for m in large_messages(2, 100)]
+    [158, 158]
+    """
+    rng = random.Random(seed)
+    headers = {":event-type": "Chunk", ":message-type": "event"}
+    return [fastsmr.encode(headers, rng.getrandbits(8 * size).to_bytes(size, "little")) for _ in range(count)]
+
+
+def empty_message_reads(count: int, read: int = 65536) -> List[bytes]:
+    """``count`` empty 16-byte messages (the most messages per byte a peer can send),
+    in reads of whole messages of about ``read`` bytes; the full reads are one object.
+
+    >>> reads = empty_message_reads(5000)
+    >>> len(reads), sum(map(len, reads)) == 16 * 5000
+    (2, True)
+    """
+    empty = fastsmr.encode({})
+    per_read = read // len(empty)
+    full, rest = divmod(count, per_read)
+    block = empty * per_read
+    return [block] * full + ([empty * rest] if rest else [])
+
+
+# Words of the text helpers' streams: multi-byte UTF-8 included.
+_TEXT_WORDS = ["The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".", " Ünï", "cödé",
+               " 数据", " 🚀"]
+
+
+def tgi_parts(count: int) -> List[bytes]:
+    """A Text Generation Inference stream of ``count`` tokens, one server-sent event per part.
+
+    >>> tgi_parts(1)[0][:24]
+    b'data:{"index":1,"token":'
+    """
+    parts = []
+    for i in range(count):
+        event = {
+            "index": i + 1,
+            "token": {"id": 1000 + i, "text": _TEXT_WORDS[i % len(_TEXT_WORDS)], "logprob": -0.25, "special": False},
+            "generated_text": None,
+            "details": None,
+        }
+        parts.append(b"data:" + json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n")
+    return parts
+
+
+def openai_parts(count: int) -> List[bytes]:
+    """An OpenAI-compatible chat completion stream of ``count`` tokens, one chunk per part, then ``[DONE]``.
+
+    >>> openai_parts(1)[-1]
+    b'data: [DONE]\\n\\n'
+    """
+    parts = []
+    for i in range(count):
+        chunk = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": _TEXT_WORDS[i % len(_TEXT_WORDS)]}, "logprobs": None,
+                         "finish_reason": None}],
+        }
+        parts.append(b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n")
+    return parts + [b"data: [DONE]\n\n"]
 
 
 def chunked(data: bytes, size: int) -> List[bytes]:

@@ -23,7 +23,6 @@ competitors as skipped. It reads its price list from its own package
 
 from __future__ import annotations
 
-import gc
 import os
 import time
 from typing import Any, Callable, Dict, List, Sequence, Tuple
@@ -31,8 +30,8 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import fastsmr
 from fastsmr.codec import _codec_py as _pure
 
-from ._inputs import chunked
-from ._measure import Entry, Pair, Table, rotation
+from ._inputs import chunked, endpoint_messages
+from ._measure import Entry, Pair, Table, cpu_rounds, rotation
 
 __all__ = ["litellm_tables", "NAMES"]
 
@@ -137,7 +136,7 @@ def _memory_table(case: str, chunks: List[bytes], count: int, title: str, rounds
 
         saved = fastsmr.codec.backend.impl
         try:
-            _cpu_rounds(entries, chunks, count, rounds, check)
+            cpu_rounds(entries, chunks, rounds, per=count, metric="cpu_per_token", check=check)
         finally:
             fastsmr.codec.backend.impl = saved
             bes.EventStreamBuffer = stock_class
@@ -151,31 +150,6 @@ def _memory_table(case: str, chunks: List[bytes], count: int, title: str, rounds
         "beforehand: what is left of LiteLLM's time when decoding costs nothing.",
     ]
     return Table(case, title, "token", count, sum(map(len, chunks)), ["cpu_per_token"], entries, pairs, notes, rounds)
-
-
-def _cpu_rounds(entries: List[Entry], data: Any, count: int, rounds: int, check: Callable[[Entry, Any], None]) -> None:
-    """Record each entry's CPU time per token (``time.process_time``) over interleaved rounds.
-
-    CPU rather than wall time: what a service pays per token, and on a
-    machine shared with other work, a figure the neighbours do not inflate.
-    """
-    ready = [e for e in entries if e.status == "ok"]
-    for entry in ready:
-        try:
-            entry.prepare()
-            check(entry, entry.run(data))
-        except Exception as error:  # a competitor's failure is reported, not fatal
-            entry.fail(error)
-    for r in range(rounds):
-        for entry in rotation(ready, r):
-            try:
-                entry.prepare()
-                gc.collect()
-                start = time.process_time()
-                entry.run(data)
-                entry.record("cpu_per_token", (time.process_time() - start) / count)
-            except Exception as error:
-                entry.fail(error)
 
 
 def _c_backend() -> Any:
@@ -259,12 +233,8 @@ def _e2e_table(server: Any, tokens: int, rounds: int) -> Table:
 def litellm_tables(server: Any, *, quick: bool, rounds: int, e2e_rounds: int, tokens: int = 0) -> List[Table]:
     """The case's three tables (in memory in 64 KiB chunks and per message, end to end),
     over ``tokens`` tokens (default 20,000, 2,000 when ``quick``)."""
-    from fastsmr.testing import generate_tokens, render_stream
-
     count = tokens or (2_000 if quick else 20_000)
-    # What the e2e table's endpoint sends, without TGI's final end-of-sequence event.
-    part = {":event-type": "PayloadPart", ":content-type": "application/octet-stream", ":message-type": "event"}
-    messages = [fastsmr.encode(part, body) for body in render_stream("tgi", generate_tokens(count), finish=False)]
+    messages = endpoint_messages(count)  # what the e2e table's endpoint sends
     tables = [
         _memory_table("litellm", chunked(b"".join(messages), 65536), count,
                       f"LiteLLM SageMaker decoding in memory, {count:,} tokens in 64 KiB chunks", rounds),

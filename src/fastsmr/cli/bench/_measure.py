@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 try:  # the ``bench`` extra; the statistics module stands in without it
     import numpy as _np
@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _np = None
 import statistics as _statistics
 
-__all__ = ["Entry", "Pair", "Table", "rotation", "summary", "time_rounds", "STATISTICS"]
+__all__ = ["Entry", "Pair", "Table", "rotation", "summary", "time_rounds", "cpu_rounds", "once", "STATISTICS"]
 
 #: What computes the medians, for the report.
 STATISTICS = f"numpy {_np.__version__}" if _np is not None else "the statistics module (numpy not installed)"
@@ -214,3 +214,72 @@ def time_rounds(
                 entry.record("seconds", _call_time(entry, data, inner[entry.name], warm[entry.name]))
             except Exception as error:
                 entry.fail(error)
+
+
+def cpu_rounds(
+    entries: Sequence[Entry],
+    data: Any,
+    rounds: int,
+    *,
+    per: int,
+    metric: str,
+    check: Callable[[Entry, Any], None],
+) -> None:
+    """Record each ready entry's CPU time (``time.process_time``) per ``per`` units
+    as ``metric``, over ``rounds`` interleaved rounds of one call each.
+
+    CPU rather than wall time: what a service pays, and on a machine shared
+    with other work, a figure the neighbours do not inflate. Each entry is
+    prepared and called once first, and ``check(entry, result)`` validates
+    that call; an entry that raises is marked failed and left out.
+
+    >>> e = Entry("sum", "baseline", run=sum)
+    >>> cpu_rounds([e], [1, 2, 3], 2, per=3, metric="cpu_per_token", check=lambda entry, result: None)
+    >>> len(e.samples["cpu_per_token"])
+    2
+    """
+    ready = [e for e in entries if e.status == "ok"]
+    for entry in ready:
+        try:
+            if entry.prepare is not None:
+                entry.prepare()
+            check(entry, entry.run(data))
+        except Exception as error:  # a competitor's failure is reported, not fatal
+            entry.fail(error)
+    for r in range(rounds):
+        for entry in rotation(ready, r):
+            try:
+                if entry.prepare is not None:
+                    entry.prepare()
+                gc.collect()
+                start = time.process_time()
+                entry.run(data)
+                entry.record(metric, (time.process_time() - start) / per)
+            except Exception as error:
+                entry.fail(error)
+
+
+def once(run: Callable[..., Any], *args: Any) -> Tuple[Any, float, float]:
+    """``(result, seconds, MiB)``: one call of ``run(*args)``, its wall time, and how
+    much it grew the process's peak resident set (0 where the OS does not say).
+
+    For what is measured once at a size rather than in rounds: a cost that
+    must stay flat as the input grows, memory that must stay constant.
+
+    >>> result, seconds, grew = once(sum, [1, 2, 3])
+    >>> result, seconds >= 0, grew >= 0
+    (6, True, True)
+    """
+    before = _peak_rss_mib()
+    gc.collect()
+    start = time.perf_counter()
+    result = run(*args)
+    return result, time.perf_counter() - start, _peak_rss_mib() - before
+
+
+def _peak_rss_mib() -> float:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

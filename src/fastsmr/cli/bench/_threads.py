@@ -11,7 +11,6 @@ thread's time over the two threads': 2.0 would be perfect overlap, 1.0 none.
 
 from __future__ import annotations
 
-import random
 import threading
 from types import ModuleType
 from typing import Any, Callable, List, Optional, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import fastsmr
 from fastsmr.codec import _codec_py as _pure
 
+from ._inputs import large_messages
 from ._measure import Entry, Pair, Table, time_rounds
 
 __all__ = ["threads_table", "READ"]
@@ -96,9 +96,8 @@ def threads_table(*, quick: bool, rounds: int, message_mib: int = 8, per_thread:
     (with ``quick``: 2 of 1 MiB).
     """
     size, per_thread = (1 << 20, 2) if quick else (message_mib << 20, per_thread)
-    rng = random.Random(18)
-    headers = {":event-type": "Chunk", ":message-type": "event"}
-    inputs = [[fastsmr.encode(headers, rng.randbytes(size)) for _ in range(per_thread)] for _ in range(2)]
+    messages = large_messages(2 * per_thread, size)
+    inputs = [messages[:per_thread], messages[per_thread:]]
     count = 2 * per_thread
     total = sum(len(w) for wires in inputs for w in wires)
     entries: List[Entry] = []
