@@ -8,7 +8,9 @@ they raise a ``ModuleNotFoundError`` that names the extra to install.
   reader of its body (no I/O);
 * :mod:`~fastsmr.boto.sync` and :mod:`~fastsmr.boto.aio` — the boto3 and
   aiobotocore readers, which differ only in how they read bytes;
-* :mod:`~fastsmr.boto.urllib3_body` — a botocore body read past urllib3's chunk parser;
+* :mod:`~fastsmr.boto.urllib3_body` — a botocore body read past urllib3's chunk parser,
+  or straight from its socket by the codec;
+* :mod:`~fastsmr.boto.aiohttp_body` — an aiobotocore body taken off aiohttp: the transport's bytes go to the codec;
 * :mod:`~fastsmr.boto.shapes` — botocore's events built by converters worked out per stream shape;
 * :mod:`~fastsmr.boto.errors` — decode errors as botocore's classes;
 * :mod:`~fastsmr.boto.streams` — taking over one EventStream;

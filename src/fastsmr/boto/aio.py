@@ -7,8 +7,11 @@ and ``__aiter__`` (:func:`patches`); ``wrap()`` and ``payload_parts()`` take
 over one stream the same way. In the generator's place goes an
 :class:`AioMessageSource`: the response's
 :class:`~fastsmr.boto.core.ResponseCore` and :meth:`AioMessageSource.read`,
-the only code that reads the body, with aiohttp's ``readany`` (everything that
-has arrived, where ``iter_chunks`` takes a step per HTTP chunk).
+the only code that reads the body: a chunked body is taken off aiohttp
+(:mod:`fastsmr.boto.aiohttp_body`: the transport's bytes go to the codec,
+the consumer is woken once per batch of messages); any other is read with
+aiohttp's ``readany`` (everything that has arrived, where ``iter_chunks``
+takes a step per HTTP chunk).
 
 As in :mod:`fastsmr.boto.sync`, the stream ends only when the body does: at
 its last byte, or when reading or decoding raises — then the response is
@@ -28,6 +31,7 @@ import aiobotocore.eventstream as aes
 import botocore.parsers as bp
 from aiohttp import StreamReader
 
+from .aiohttp_body import take_body
 from .compat import aiobotocore_recognised
 from .core import BOTOCORE_PARSES, EventPlan, ResponseCore, botocore_message, event_of, event_plan, part_of
 from .streams import Wrapped, adopt, is_async, unwrap
@@ -82,17 +86,17 @@ class AioMessageSource:
         try:
             read = self._read
             if read is None:
-                read = self._read = body_reader(self._raw_stream.content)
-            feed = core.decoder().feed
-            while True:
-                chunk = await read()
-                if not chunk:
-                    core.finish()
-                    return False
-                batch = feed(chunk, core.events)
-                if batch:
-                    core.pending = iter(batch)
-                    return True
+                taken = take_body(self._raw_stream, core)
+                if taken is not None:  # off aiohttp: the transport's bytes go to the codec
+                    read = self._read = taken.next_batch
+                else:
+                    read = self._read = _batches(body_reader(self._raw_stream.content), core)
+            batch = await read()
+            if batch is None:
+                core.finish()
+                return False
+            core.pending = iter(batch)
+            return True
         except (GeneratorExit, CancelledError):  # the consumer left: the stream goes on
             raise
         except BaseException as error:
@@ -138,6 +142,22 @@ def body_reader(content: Any) -> Callable[[], Awaitable[bytes]]:
         return b""
 
     return next_chunk
+
+
+def _batches(read: Callable[[], Awaitable[bytes]], core: ResponseCore) -> Callable[[], Awaitable[Any]]:
+    """What reads the next batch of messages from ``read`` (see :func:`body_reader`): None at the end."""
+    feed = core.decoder().feed
+
+    async def next_batch() -> Any:
+        while True:
+            chunk = await read()
+            if not chunk:
+                return None
+            batch = feed(chunk, core.events)
+            if batch:
+                return batch
+
+    return next_batch
 
 
 async def _parsed(parse_event: Any, item: Any) -> Any:

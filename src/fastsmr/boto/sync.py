@@ -32,7 +32,7 @@ from .compat import botocore_recognised
 from .core import BOTOCORE_PARSES, EventPlan, ResponseCore, botocore_message, event_of, event_plan, part_of
 from .shapes import BOTOCORE_PARSE
 from .streams import Wrapped, adopt, is_async, unwrap
-from .urllib3_body import body_chunks
+from .urllib3_body import body_chunks, socket_body
 
 __all__ = ["MessageSource", "WrappedEventStream", "events", "payload_parts", "wrap", "patches"]
 
@@ -93,19 +93,31 @@ def _reading(core: ResponseCore, raw_stream: Any) -> Iterator[bool]:
     it returns at the end of the body, or raises what ended it."""
     chunks: Any = ()
     try:
-        chunks = body_chunks(raw_stream)
-        feed = core.decoder().feed
-        for chunk in chunks:
-            batch = feed(chunk, core.events)
-            if batch:
-                core.pending = iter(batch)
-                yield True
-                # Read on for a reader that used this batch up. One that was
-                # suspended while another went on to a newer batch comes back
-                # having used up an older one: the newer one is taken first
-                # (two threads alike).
-                while core.drained is not core.pending:
+        body = socket_body(raw_stream)
+        if body is not None:  # one call per arrival: receive, de-chunk, decode
+            with body.reading(core.decoder()) as read:
+                while True:
+                    batch = read(core.events)
+                    if batch is None:
+                        break
+                    core.pending = iter(batch)
                     yield True
+                    while core.drained is not core.pending:  # see below
+                        yield True
+        else:
+            chunks = body_chunks(raw_stream)
+            feed = core.decoder().feed
+            for chunk in chunks:
+                batch = feed(chunk, core.events)
+                if batch:
+                    core.pending = iter(batch)
+                    yield True
+                    # Read on for a reader that used this batch up. One that was
+                    # suspended while another went on to a newer batch comes back
+                    # having used up an older one: the newer one is taken first
+                    # (two threads alike).
+                    while core.drained is not core.pending:
+                        yield True
         core.finish()
     except GeneratorExit:  # the response is being dropped
         raise

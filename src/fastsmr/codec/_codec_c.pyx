@@ -67,7 +67,7 @@ from .message import (
 )
 
 __all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "iter_lines", "ChunkedDecoder", "Mux", "MUX_END",
-           "MUX_END_UNUSED"]
+           "MUX_END_UNUSED", "BodyReader"]
 
 BACKEND = "c"
 
@@ -553,6 +553,14 @@ cdef class Decoder:
 
     def feed(self, data, dict events=None):
         cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self._feed(<const uint8_t *>view.buf, <size_t>view.len, events)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef list _feed(self, const uint8_t *data, size_t size, dict events):
+        # feed() of size bytes at data: also what a BodyReader decodes its body with.
         cdef list out = []
         self._enter("feed")
         try:
@@ -561,9 +569,8 @@ cdef class Decoder:
                 # traceback: a caller that keeps feeding a failed decoder
                 # would grow it without bound.
                 raise self._error.with_traceback(None)
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             try:
-                self._run(<const uint8_t *>view.buf, <size_t>view.len, out, events)
+                self._run(data, size, out, events)
             except BaseException as exc:
                 # Whatever escapes _run (a DecodeError, or a MemoryError from
                 # the C decoder or from building a message) leaves the C
@@ -575,8 +582,6 @@ cdef class Decoder:
                 self._payload = None
                 if not out or not isinstance(exc, DecodeError):
                     raise
-            finally:
-                PyBuffer_Release(&view)
         finally:
             self._leave()
         return out
@@ -774,3 +779,4 @@ cdef class ChunkedDecoder:
 
 
 include "_mux.pxi"
+include "_body.pxi"

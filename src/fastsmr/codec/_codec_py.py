@@ -14,6 +14,7 @@ from _thread import allocate_lock as _allocate_lock
 from binascii import crc32 as _crc32
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, cast
 
+from ._body_py import BodyReader
 from ._chunked_py import ChunkedDecoder
 from .errors import (
     ChecksumMismatch,
@@ -37,7 +38,10 @@ from .message import (
     shape_event,
 )
 
-__all__ = ["BACKEND", "crc32", "Message", "Decoder", "decode", "ChunkedDecoder", "Mux", "MUX_END", "MUX_END_UNUSED"]
+__all__ = [
+    "BACKEND", "crc32", "Message", "Decoder", "decode", "ChunkedDecoder", "Mux", "MUX_END", "MUX_END_UNUSED",
+    "BodyReader",
+]
 
 BACKEND = "python"
 

@@ -288,6 +288,15 @@ def _fail(levels: List[Tuple[int, int, List[Entry]]], name: str, error: BaseExce
                 entry.fail(error)
 
 
+def _event_loop() -> Tuple[asyncio.AbstractEventLoop, str]:
+    """uvloop's event loop when it is installed (the ``uvloop`` extra), asyncio's otherwise; and its name."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop(), "asyncio's event loop (pip install 'fastsmr[uvloop]' for uvloop's)"
+    return uvloop.new_event_loop(), "uvloop's event loop"
+
+
 def _title(client: str, streams: int, tokens: int, rate: float) -> str:
     pace = f"paced at {rate:g} tokens/s per stream" if rate else "unpaced"
     plural = "stream" if streams == 1 else "concurrent streams"
@@ -399,12 +408,14 @@ def async_tables(server: Server, *, levels: Sequence[int], rate: float, quick: b
                         except Exception as error:
                             entry.fail(error)
 
+    loop, loop_name = _event_loop()
     try:
-        asyncio.run(main())
+        loop.run_until_complete(main())
     finally:
+        loop.close()
         fastsmr.uninstall()
     return [
-        _table(case, _title("aiobotocore", n, t, rate), ASYNC_NAMES, entries, n, t, rate, rounds,
+        _table(case, f"{_title('aiobotocore', n, t, rate)}, {loop_name}", ASYNC_NAMES, entries, n, t, rate, rounds,
                n in _HEADLINE_STREAMS[bool(rate)], _notes(rate))
         for n, t, entries in entries_by_level
     ]
