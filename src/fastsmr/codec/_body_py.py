@@ -111,6 +111,6 @@ class BodyReader:
                     self._error = error  # raised once the data before it is delivered
             self._done = chunked.done
             if body:
-                out = feed(body, events)
+                out: List[Any] = feed(body, events)
                 if out:
                     return out
