@@ -261,10 +261,7 @@ class Decoder:
     Malformed bytes raise a ``fastsmr.DecodeError`` subclass whose ``offset``
     is the stream offset (bytes since the first one fed) of the message or
     header at fault; after that the decoder raises the same error on every
-    call. Use one decoder per stream (the C backend refuses, with
-    ``RuntimeError``, a call that overlaps another on the same decoder).
-
-    One stream, one Decoder: a call to ``feed()``, ``close()`` or
+    call. Use one decoder per stream: a call to ``feed()``, ``close()`` or
     ``__init__()`` while another thread is inside one of them raises
     ``RuntimeError`` and changes nothing.
 

@@ -7,6 +7,7 @@ a server certificate for ``127.0.0.1``, ``::1`` and ``localhost`` with
 ``trustme`` (nothing is written to disk, nothing is added to any trust store);
 a client trusts :attr:`LocalCertificate.ca_pem` explicitly.
 
+>>> import trustme  # in the smithy extra: pip install 'fastsmr[smithy]'
 >>> certificate = LocalCertificate()
 >>> certificate.ca_pem.startswith(b"-----BEGIN CERTIFICATE-----")
 True
