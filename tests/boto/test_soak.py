@@ -1,7 +1,7 @@
 """A long-lived client: memory, descriptors and botocore's parsers stay flat over thousands of streams.
 
 One boto3 client and one aiobotocore client each read ``FASTSMR_SOAK_STREAMS``
-streams (default 100, a few seconds each; CI's soak stage runs 20,000) from
+streams (default 100, a few seconds each; 20,000 is the size the bounds are set for) from
 the local endpoint in a child process, rotating ``install()``, ``wrap()`` and
 ``payload_parts()``, one stream in ten ending in a decode error while the
 rest of its body is on its way (so 2,000 of the 20,000). The measuring is the ``soak`` case of
