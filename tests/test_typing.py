@@ -47,7 +47,8 @@ def pyright(path: pathlib.Path) -> Set[int]:
     found = shutil.which("basedpyright", path=os.path.dirname(sys.executable)) or shutil.which("pyright")
     if found is None:
         pytest.skip("pyright is not installed (pip install 'fastsmr[typing]')")
-    done = subprocess.run([found, "--outputjson", "--project", str(PYPROJECT), str(path)],
+    # --pythonpath: this interpreter's packages (botocore's stubs), wherever pyright runs from
+    done = subprocess.run([found, "--outputjson", "--pythonpath", sys.executable, "--project", str(PYPROJECT), str(path)],
                           capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
     report = json.loads(done.stdout)
     return {d["range"]["start"]["line"] + 1 for d in report["generalDiagnostics"] if d["severity"] == "error"}
