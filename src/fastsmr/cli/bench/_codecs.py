@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 C_MISSING = "the C extension is not built or FASTSMR_NO_EXTENSIONS is set"
-C_ENTRIES = ("fastsmr c", "fastsmr.install() c")
 
 
 def _c_backend() -> Optional[ModuleType]:
