@@ -27,7 +27,7 @@ import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Sequence, Tuple, TypedDict
 
 import fastsmr
 
@@ -47,7 +47,20 @@ _TEXT_READERS = {SYNC_NAMES[3], SYNC_NAMES[4], ASYNC_NAMES[3], ASYNC_NAMES[4]}
 # The concurrencies whose ratios make the headline: 1 stream (what fastsmr
 # demo measures) and 16.
 _HEADLINE_STREAMS = (1, 16)
-_CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench"}
+
+
+class Credentials(TypedDict):
+    """The keyword arguments of ``boto3.client`` and aiobotocore's ``create_client`` that
+    point a client at the local endpoint (its region; credentials it does not check)."""
+
+    region_name: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+_CREDENTIALS: Credentials = {
+    "region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench",
+}
 
 
 class LineTexts:
@@ -303,7 +316,7 @@ _NOTES = ["Unpaced: tokens/s is bounded by the endpoint (a Python server in anot
 # --- aiobotocore -----------------------------------------------------------------
 
 
-def _async_readers() -> Dict[str, Tuple[Callable[[Any], Any], Callable[[], Any]]]:
+def _async_readers() -> Dict[str, Tuple[Callable[[Any], Awaitable[int]], Callable[[], Any]]]:
     import fastsmr.aio
 
     async def events(body: Any) -> int:

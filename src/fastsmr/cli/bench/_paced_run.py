@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 __all__ = ["CLIENTS", "MODELS", "main"]
@@ -59,7 +59,12 @@ MODELS = {
 }
 
 _READ = 65536
-_CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench"}
+if TYPE_CHECKING:
+    from ._clients import Credentials
+
+_CREDENTIALS: Credentials = {
+    "region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench",
+}
 
 
 class Plan:
