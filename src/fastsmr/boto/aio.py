@@ -274,6 +274,12 @@ class _AioWrapped(Wrapped):
         return await self._stream.get_initial_response()
 
 
+if TYPE_CHECKING:  # the checkers hold the class to the Protocol it is documented as
+    from . import AioWrappedEventStream
+
+    _MEETS_PROTOCOL: type[AioWrappedEventStream[Dict[str, Any]]] = _AioWrapped
+
+
 def wrap(stream: Any) -> Any:
     """Async :func:`fastsmr.wrap` (``fastsmr.wrap`` dispatches here for aiobotocore streams)."""
     source = adopt(stream, AioMessageSource, aiobotocore_recognised)

@@ -24,7 +24,7 @@ executing``, as with botocore's generator, and the first reads on.
 from __future__ import annotations
 
 from itertools import chain
-from typing import Any, Callable, Dict, Iterator, List, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Tuple, cast
 
 import botocore.eventstream as bes
 
@@ -215,6 +215,12 @@ class _SyncWrapped(Wrapped):
     def get_initial_response(self) -> Any:
         """The ``initial-response`` message, as ``EventStream.get_initial_response``."""
         return self._stream.get_initial_response()
+
+
+if TYPE_CHECKING:  # the checkers hold the class to the Protocol it is documented as
+    from . import WrappedEventStream
+
+    _MEETS_PROTOCOL: type[WrappedEventStream[Dict[str, Any]]] = _SyncWrapped
 
 
 def wrap(stream: Any) -> Any:
