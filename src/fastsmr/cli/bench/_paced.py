@@ -206,7 +206,7 @@ def paced_table(case: str, *, streams: int, rate: float, rounds: int, window: fl
         entries.append(Entry.skipped(name, role, reason) if reason else Entry(name, role))
     title = (f"{streams} streams at {rate:g} tokens/s each, "
              + ("phases spread evenly" if mode == "spread" else "batched arrival (every stream's token at once)"))
-    table = Table(case, title, "token", 0, 0, list(_METRICS), entries, _pairs(names), _notes(mode), rounds,
+    table = Table(case, title, "token", 0, 0, list(_METRICS), entries, _pairs(names), _notes(), rounds,
                   {"streams": streams, "rate_per_stream": rate, "window_seconds": window, "arrival": mode})
     try:
         server = Helper("serve")
@@ -238,7 +238,7 @@ def paced_table(case: str, *, streams: int, rate: float, rounds: int, window: fl
     return table
 
 
-def _notes(mode: str) -> List[str]:
+def _notes() -> List[str]:
     return [
         "CPU/token: the client process's user + system CPU time over a fixed window with every stream in full flow, "
         "divided by the tokens due in it; each client a fresh process; ratios within a round.",

@@ -196,7 +196,7 @@ _MARK = b":event-type"  # every message has it once: counts the messages in a re
 # --- thread per stream ----------------------------------------------------------------
 
 
-def _threads(plan: Plan, stamps: Stamps, connect: Callable[[int], Any], read: Callable[[int, Any], None]) -> "Window":
+def _threads(plan: Plan, connect: Callable[[int], Any], read: Callable[[int, Any], None]) -> "Window":
     """A thread per stream: connect (warm), wait for all, then request and read."""
     barrier = threading.Barrier(plan.streams + 1)
     errors: List[BaseException] = []
@@ -268,7 +268,7 @@ def run_boto3(spec: Dict[str, Any], plan: Plan, stamps: Stamps, how: str) -> Win
                 event["PayloadPart"]["Bytes"]  # pyright: ignore[reportTypedDictNotRequiredAccess]  # every event here is a PayloadPart, read as users do
                 arrivals.append(now())
 
-    return _threads(plan, stamps, connect, read)
+    return _threads(plan, connect, read)
 
 
 def _sink_socket(sink: str, plan: Plan, i: int) -> socket.socket:
@@ -306,7 +306,7 @@ def run_floor_threads(spec: Dict[str, Any], plan: Plan, stamps: Stamps) -> Windo
                 break
         sock.close()
 
-    return _threads(plan, stamps, connect, read)
+    return _threads(plan, connect, read)
 
 
 # --- task per stream --------------------------------------------------------------------
