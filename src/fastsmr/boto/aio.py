@@ -254,11 +254,12 @@ def payload_parts(body: Any) -> AsyncIterator[bytes]:
 # --- wrap() -------------------------------------------------------------------------
 
 
-class _AioWrapped(Wrapped):
+class _AioWrappedEventStream(Wrapped):
     """One ``AioEventStream`` decoding with fastsmr: ``async for``, ``get_initial_response()``, ``close()``.
 
     Private: what users annotate with is the Protocol
-    :class:`fastsmr.boto.AioWrappedEventStream`, which this class meets.
+    :class:`fastsmr.boto.AioWrappedEventStream`, which this class meets
+    (its name ends in ``EventStream``: the token helpers tell streams by it).
     """
 
     __slots__ = ()
@@ -277,7 +278,7 @@ class _AioWrapped(Wrapped):
 if TYPE_CHECKING:  # the checkers hold the class to the Protocol it is documented as
     from . import AioWrappedEventStream
 
-    _MEETS_PROTOCOL: type[AioWrappedEventStream[Dict[str, Any]]] = _AioWrapped
+    _MEETS_PROTOCOL: type[AioWrappedEventStream[Dict[str, Any]]] = _AioWrappedEventStream
 
 
 def wrap(stream: Any) -> Any:
@@ -285,7 +286,7 @@ def wrap(stream: Any) -> Any:
     source = adopt(stream, AioMessageSource, aiobotocore_recognised)
     if source is None:
         return stream
-    return _AioWrapped(stream, source)
+    return _AioWrappedEventStream(stream, source)
 
 
 # --- what install() sets on AioEventStream ---------------------------------------------

@@ -199,12 +199,13 @@ def payload_parts(body: Any) -> Iterator[bytes]:
 # --- wrap() -------------------------------------------------------------------------
 
 
-class _SyncWrapped(Wrapped):
+class _WrappedEventStream(Wrapped):
     """One ``EventStream`` decoding with fastsmr, botocore left untouched.
 
     Iterates like the stream, with ``get_initial_response()`` and ``close()``;
     other attributes are the stream's. Private: what users annotate with is
-    the Protocol :class:`fastsmr.boto.WrappedEventStream`, which this class meets.
+    the Protocol :class:`fastsmr.boto.WrappedEventStream`, which this class meets
+    (its name ends in ``EventStream``: the token helpers tell streams by it).
     """
 
     __slots__ = ()
@@ -220,7 +221,7 @@ class _SyncWrapped(Wrapped):
 if TYPE_CHECKING:  # the checkers hold the class to the Protocol it is documented as
     from . import WrappedEventStream
 
-    _MEETS_PROTOCOL: type[WrappedEventStream[Dict[str, Any]]] = _SyncWrapped
+    _MEETS_PROTOCOL: type[WrappedEventStream[Dict[str, Any]]] = _WrappedEventStream
 
 
 def wrap(stream: Any) -> Any:
@@ -239,7 +240,7 @@ def wrap(stream: Any) -> Any:
     source = adopt(stream, MessageSource, botocore_recognised)
     if source is None:
         return stream
-    return _SyncWrapped(stream, source)
+    return _WrappedEventStream(stream, source)
 
 
 # --- what install() sets on EventStream -----------------------------------------------
