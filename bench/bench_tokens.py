@@ -147,8 +147,7 @@ def main() -> None:
 
     server = _clients.Server()
     try:
-        tables += _clients.sync_tables(server, levels=[1], rate=0.0, quick=False, rounds=max(3, rounds // 3),
-                                       paced_seconds=0.0)
+        tables += _clients.sync_tables(server, levels=[1], quick=False, rounds=max(3, rounds // 3))
     finally:
         server.close()
     for t in tables:

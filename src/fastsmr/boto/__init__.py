@@ -40,7 +40,10 @@ _Event_co = TypeVar("_Event_co", covariant=True)
 
 
 class WrappedEventStream(Protocol[_Event_co]):
-    """What :func:`wrap` returns for a botocore ``EventStream[E]``: iterates the same events ``E``."""
+    """What :func:`wrap` returns for a botocore ``EventStream[E]``: iterates the same events ``E``.
+
+    The type to annotate with; the class that meets it is private to :mod:`fastsmr.boto.sync`.
+    """
 
     def __iter__(self) -> Iterator[_Event_co]: ...
     def get_initial_response(self) -> _Event_co: ...
@@ -48,7 +51,10 @@ class WrappedEventStream(Protocol[_Event_co]):
 
 
 class AioWrappedEventStream(Protocol[_Event_co]):
-    """What :func:`wrap` returns for an aiobotocore ``AioEventStream[E]``: ``async for`` gives the same events ``E``."""
+    """What :func:`wrap` returns for an aiobotocore ``AioEventStream[E]``: ``async for`` gives the same events ``E``.
+
+    The type to annotate with; the class that meets it is private to :mod:`fastsmr.boto.aio`.
+    """
 
     def __aiter__(self) -> AsyncIterator[_Event_co]: ...
     async def get_initial_response(self) -> _Event_co: ...

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import inspect
 from asyncio import CancelledError
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, Tuple, cast
 
 import aiobotocore.eventstream as aes
 import botocore.parsers as bp
@@ -36,14 +36,17 @@ from .compat import aiobotocore_recognised
 from .core import BOTOCORE_PARSES, EventPlan, ResponseCore, botocore_message, event_of, event_plan, part_of
 from .streams import Wrapped, adopt, is_async, unwrap
 
-__all__ = ["AioMessageSource", "AioWrappedEventStream", "body_reader", "events", "payload_parts", "wrap", "patches"]
+__all__ = ["AioMessageSource", "body_reader", "events", "payload_parts", "wrap", "patches"]
 
 _AioEventStream = getattr(aes, "AioEventStream", None)
 _STOCK_PARSE_EVENT = getattr(_AioEventStream, "_parse_event", None)
-try:
+if TYPE_CHECKING:
     from aiobotocore.parsers import AioResponseParser as _AioResponseParser
-except ImportError:  # an aiobotocore whose clients use botocore's parsers
-    _AioResponseParser = bp.ResponseParser
+else:
+    try:
+        from aiobotocore.parsers import AioResponseParser as _AioResponseParser
+    except ImportError:  # an aiobotocore whose clients use botocore's parsers
+        _AioResponseParser = bp.ResponseParser
 _STOCK_PARSE = getattr(_AioResponseParser, "parse", None)
 
 _BUSY = (
@@ -133,7 +136,7 @@ def body_reader(content: Any) -> Callable[[], Awaitable[bytes]]:
     """
     if isinstance(content, StreamReader):
         return content.readany
-    chunks = content.iter_chunks().__aiter__()
+    chunks: AsyncIterator[Tuple[bytes, bool]] = content.iter_chunks().__aiter__()
 
     async def next_chunk() -> bytes:
         async for chunk, _ in chunks:
@@ -251,8 +254,13 @@ def payload_parts(body: Any) -> AsyncIterator[bytes]:
 # --- wrap() -------------------------------------------------------------------------
 
 
-class AioWrappedEventStream(Wrapped):
-    """One ``AioEventStream`` decoding with fastsmr: ``async for``, ``get_initial_response()``, ``close()``."""
+class _AioWrappedEventStream(Wrapped):
+    """One ``AioEventStream`` decoding with fastsmr: ``async for``, ``get_initial_response()``, ``close()``.
+
+    Private: what users annotate with is the Protocol
+    :class:`fastsmr.boto.AioWrappedEventStream`, which this class meets
+    (its name ends in ``EventStream``: the token helpers tell streams by it).
+    """
 
     __slots__ = ()
 
@@ -267,12 +275,18 @@ class AioWrappedEventStream(Wrapped):
         return await self._stream.get_initial_response()
 
 
+if TYPE_CHECKING:  # the checkers hold the class to the Protocol it is documented as
+    from . import AioWrappedEventStream
+
+    _MEETS_PROTOCOL: type[AioWrappedEventStream[Dict[str, Any]]] = _AioWrappedEventStream
+
+
 def wrap(stream: Any) -> Any:
     """Async :func:`fastsmr.wrap` (``fastsmr.wrap`` dispatches here for aiobotocore streams)."""
     source = adopt(stream, AioMessageSource, aiobotocore_recognised)
     if source is None:
         return stream
-    return AioWrappedEventStream(stream, source)
+    return _AioWrappedEventStream(stream, source)
 
 
 # --- what install() sets on AioEventStream ---------------------------------------------
@@ -289,7 +303,8 @@ def _aiter(self: Any) -> AsyncIterator[Dict[str, Any]]:
     return _STOCK_AITER(self)  # a stream made before install()
 
 
-_STOCK_AITER = getattr(_AioEventStream, "__aiter__", None)
+# Never None when _aiter runs: install() checks that AioEventStream has its __aiter__ (compat.py).
+_STOCK_AITER = cast(Callable[[Any], AsyncIterator[Dict[str, Any]]], getattr(_AioEventStream, "__aiter__", None))
 
 
 def patches() -> List[Tuple[Any, Dict[str, Any]]]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from typing import Any, Deque, List, Optional
+from typing import TYPE_CHECKING, Any, Deque, List, Optional
 
 from aiohttp import ClientPayloadError
 from aiohttp.client_proto import ResponseHandler
@@ -39,10 +39,13 @@ from aiohttp.streams import StreamReader
 
 from ..codec import backend
 
-try:
+if TYPE_CHECKING:
     from aiohttp.client_exceptions import SocketTimeoutError as _ReadTimeout
-except ImportError:  # an aiohttp before 3.10
-    from aiohttp import ServerTimeoutError as _ReadTimeout
+else:
+    try:
+        from aiohttp.client_exceptions import SocketTimeoutError as _ReadTimeout
+    except ImportError:  # an aiohttp before 3.10
+        from aiohttp import ServerTimeoutError as _ReadTimeout
 
 try:
     from aiohttp._http_parser import HttpResponseParser as _LlhttpParser
@@ -108,7 +111,7 @@ class TakenBody(asyncio.BufferedProtocol):
         self.error: Optional[BaseException] = None
         self.ended = False
         self.paused = False
-        self.waiter: Optional[asyncio.Future] = None
+        self.waiter: Optional[asyncio.Future[None]] = None
         self.last = self.loop.time()
         self.timer: Optional[asyncio.TimerHandle] = None
         self.buffer = memoryview(bytearray(READ_SIZE))

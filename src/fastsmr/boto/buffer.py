@@ -69,6 +69,7 @@ class EventStreamMessage(bes.EventStreamMessage):
     """
 
     __slots__ = ("_decoded",)  # the codec's message, out of vars()
+    _decoded: Any  # either backend's Message
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not set: the prelude, not read yet.
@@ -79,13 +80,13 @@ class EventStreamMessage(bes.EventStreamMessage):
             prelude.total_length = total
             prelude.headers_length = total - 16 - len(decoded.payload)
             prelude.crc = decoded.prelude_crc
-            self.prelude = prelude
+            self.prelude = prelude  # type: ignore[assignment]  # botocore-stubs say int; botocore sets a MessagePrelude
             return prelude
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def _message(decoded: Any, new: Any = _new, cls: type = EventStreamMessage) -> EventStreamMessage:
-    message = new(cls)
+    message: EventStreamMessage = new(cls)
     message._decoded = decoded
     message.headers = decoded.headers
     message.payload = decoded.payload
@@ -194,7 +195,7 @@ def close(buffer: Any) -> None:
         return
     if not isinstance(buffer, _STOCK):
         raise TypeError(f"close() takes an EventStreamBuffer, not {type(buffer).__name__}")
-    data = buffer._data
+    data: bytes = buffer._data  # type: ignore[attr-defined]  # botocore's own attribute, not in its stubs
     pos = 0
     # Skip the complete messages not iterated yet: what follows them is the cut-off one.
     while len(data) - pos >= 12:
@@ -243,7 +244,7 @@ def problems() -> List[str]:
         for piece in (_PROBE_WIRE[:5], _PROBE_WIRE[5:]):
             stock.add_data(piece)
         theirs = list(stock)
-        if stock._data != b"":
+        if stock._data != b"":  # type: ignore[attr-defined]  # as in close()
             return ["EventStreamBuffer keeps its bytes elsewhere than _data"]
         ours = EventStreamBuffer()
         ours.add_data(_PROBE_WIRE)

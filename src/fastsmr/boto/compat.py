@@ -16,6 +16,7 @@ import inspect
 import sys
 import threading
 import warnings
+from types import FrameType
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Optional, Tuple
 
 import botocore.eventstream as bes
@@ -67,7 +68,8 @@ def warn_unrecognised(package: str, problems: List[str]) -> None:
 
 def _outside_fastsmr() -> int:
     """The ``stacklevel`` of the first caller that is not fastsmr's code."""
-    frame, level = sys._getframe(2), 2
+    frame: Optional[FrameType] = sys._getframe(2)
+    level = 2
     while frame is not None and frame.f_globals.get("__name__", "").startswith("fastsmr."):
         frame, level = frame.f_back, level + 1
     return level
@@ -143,11 +145,12 @@ def _event_stream_problems() -> List[str]:
     # Watch the generator at work: it must read raw_stream.stream() and build
     # the message objects fastsmr builds.
     try:
-        stream = bes.EventStream(_Probe(), None, None, "Probe")
+        # The probe parses no events: botocore keeps the shape and parser it is given, None here.
+        stream: bes.EventStream[Any] = bes.EventStream(_Probe(), None, None, "Probe")  # type: ignore[arg-type]
         absent = [name for name in STREAM_ATTRIBUTES if name not in vars(stream)]
         if absent:
             return [f"EventStream instances lack {', '.join(absent)}"]
-        seen = list(stream._event_generator)
+        seen = list(vars(stream)["_event_generator"])  # an instance attribute (checked above), not in botocore's stubs
         if len(seen) != 1 or seen[0].headers != PROBE_HEADERS or seen[0].payload != b"probe":
             return ["EventStream's generator did not yield the probe message"]
         mine = botocore_message(backend.impl.decode(PROBE_WIRE)[0])
@@ -183,7 +186,8 @@ def _drain(generator: Any) -> List[Any]:
     try:
         coroutine.send(None)
     except StopIteration as done:
-        return done.value
+        collected: List[Any] = done.value  # what collect() returned
+        return collected
     coroutine.close()
     raise RuntimeError("the probe stream waited")
 
@@ -206,14 +210,14 @@ def _aiobotocore_problems() -> Optional[List[str]]:
     })
     if problems:
         return problems
-    if not inspect.isasyncgenfunction(cls._create_raw_event_generator):
+    if not inspect.isasyncgenfunction(getattr(cls, "_create_raw_event_generator", None)):  # checked above
         return ["AioEventStream._create_raw_event_generator is not an async generator"]
     try:
-        stream = cls(_AioProbe(), None, None, "Probe")
+        stream = cls(_AioProbe(), None, None, "Probe")  # type: ignore[arg-type]  # no shape nor parser, as above
         absent = [name for name in STREAM_ATTRIBUTES if name not in vars(stream)]
         if absent:
             return [f"AioEventStream instances lack {', '.join(absent)}"]
-        seen = _drain(stream._event_generator)
+        seen = _drain(vars(stream)["_event_generator"])
         if len(seen) != 1 or seen[0].headers != PROBE_HEADERS or seen[0].payload != b"probe":
             return ["AioEventStream's generator did not yield the probe message"]
     except Exception as error:  # any surprise means: not the aiobotocore we know

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
 import botocore.parsers as bp
 
@@ -43,6 +43,18 @@ __all__ = ["Converter", "parser_protocol", "build_table"]
 Converter = Union[str, Callable[[Dict[str, Any], bytes], Optional[Dict[str, Any]]]]
 
 _BUILDING = threading.Lock()
+
+
+class _ParserParts(Protocol):
+    """What converters read of a botocore parser (botocore-stubs leave these out)."""
+
+    DEFAULT_ENCODING: str
+    _timestamp_parser: Callable[[Any], Any]
+    _blob_parser: Callable[[Any], Any]
+
+    def _has_unknown_tagged_union_member(self, shape: Any, value: Any) -> bool: ...
+    def _handle_unknown_tagged_union_member(self, tag: str) -> Any: ...
+    def _get_first_key(self, value: Any) -> str: ...
 
 
 def _use_parser(headers: Dict[str, Any], payload: bytes) -> None:
@@ -119,7 +131,7 @@ def _on_first_use(
         with _BUILDING:
             convert = _event_converter(shape, parser, kind, json_values)
         table[event_type] = convert
-        if convert.__class__ is str:
+        if isinstance(convert, str):  # a member name (a plain str, from the model)
             return {convert: payload}
         return convert(headers, payload)
 
@@ -189,7 +201,8 @@ def _assemble(headers: Tuple[Tuple[str, bool], ...], body: _Step, parser: Any) -
     step = body[0]
     if not headers:
         if step == "member":
-            name, value = body[1], body[2]
+            name: str = body[1]
+            value = body[2]
             if value is None:
                 return name
             return lambda h, payload: {name: value(payload)}
@@ -222,10 +235,12 @@ def _assemble(headers: Tuple[Tuple[str, bool], ...], body: _Step, parser: Any) -
     return converter
 
 
-def _merged(parse: Callable[[bytes], Any], value: Any, fresh: bool) -> Converter:
+def _merged(
+    parse: Callable[[bytes], Any], value: Any, fresh: bool
+) -> Callable[[Optional[Dict[str, Any]], bytes], Dict[str, Any]]:
     """``final_parsed.update(value(parse(payload)))`` into an empty ``final_parsed``."""
 
-    def merged(h: Dict[str, Any], payload: bytes) -> Dict[str, Any]:
+    def merged(h: Optional[Dict[str, Any]], payload: bytes) -> Dict[str, Any]:
         result = parse(payload) if value is None else value(parse(payload))
         if fresh and result.__class__ is dict:
             return result  # equal to the copy botocore makes, and nobody else holds it
@@ -244,15 +259,16 @@ class _JSONValues:
     """
 
     def __init__(self, parser: Any) -> None:
-        self._parser = parser
+        self._parser: _ParserParts = parser
         self._cls = type(parser)
         self._done: Dict[str, Optional[Callable[[Any], Any]]] = {}
-        loads = bp.json.loads
+        loads = bp.json.loads  # type: ignore[attr-defined]  # the json module botocore.parsers uses; not in its stubs
         encoding = parser.DEFAULT_ENCODING
         # json.loads() is a scan of the whole text after two Python calls and
         # a whitespace regex; scanning directly gives the same value whenever
         # the scan covers the whole text, and anything else goes to loads().
-        scan = json.scanner.make_scanner(json.JSONDecoder()) if loads is json.loads else None
+        # typeshed types make_scanner's argument as a scanner; CPython's takes the decoder (json/decoder.py)
+        scan = json.scanner.make_scanner(json.JSONDecoder()) if loads is json.loads else None  # type: ignore[arg-type]
 
         def parse_body(body: bytes) -> Any:
             # BaseJSONParser._parse_body_as_json

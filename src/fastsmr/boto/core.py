@@ -27,7 +27,7 @@ reader gets exactly what it would have got from a ``Message``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, cast
 
 import botocore.eventstream as bes
 
@@ -153,9 +153,14 @@ def event_plan(stream: Any, stock_parse_event: Any, stock_parse: Any) -> EventPl
 # Messages rebuilt from shaped items carry the headers botocore's readers look
 # at (get_initial_response, the parser of a blob event) and no framing.
 _NO_PRELUDE = bes.MessagePrelude(0, 0, 0)
+# botocore-stubs declare EventStreamMessage(prelude: int, headers: int, ...);
+# botocore (eventstream.py) takes a MessagePrelude and the headers dict.
+_EventStreamMessage = cast(
+    Callable[[bes.MessagePrelude, Dict[str, Any], bytes, int], bes.EventStreamMessage], bes.EventStreamMessage
+)
 
 
-def botocore_message(item: Any) -> Any:
+def botocore_message(item: Any) -> bes.EventStreamMessage:
     """A ``botocore.eventstream.EventStreamMessage`` equal to the one botocore builds.
 
     >>> import fastsmr
@@ -166,13 +171,13 @@ def botocore_message(item: Any) -> Any:
     if cls is dict:
         ((event_type, members),) = item.items()
         ((payload,),) = (members.values(),)
-        return bes.EventStreamMessage(_NO_PRELUDE, {":message-type": "event", ":event-type": event_type}, payload, 0)
+        return _EventStreamMessage(_NO_PRELUDE, {":message-type": "event", ":event-type": event_type}, payload, 0)
     if cls is bytes:
-        return bes.EventStreamMessage(_NO_PRELUDE, {":message-type": "event", ":event-type": "PayloadPart"}, item, 0)
+        return _EventStreamMessage(_NO_PRELUDE, {":message-type": "event", ":event-type": "PayloadPart"}, item, 0)
     payload = item.payload
     total = item.total_length
     prelude = bes.MessagePrelude(total, total - 16 - len(payload), item.prelude_crc)
-    return bes.EventStreamMessage(prelude, item.headers, payload, item.crc)
+    return _EventStreamMessage(prelude, item.headers, payload, item.crc)
 
 
 def event_of(item: Any, get: Callable[[Any], Any], member: Optional[str]) -> Any:

@@ -11,16 +11,19 @@ a ``urllib3.exceptions.ProtocolError``, as urllib3's own chunked reads raise.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import TYPE_CHECKING, Dict, Type
 
 import botocore.eventstream as bes
 
 from ..codec import errors as _errors
 
-try:
+if TYPE_CHECKING:
     from urllib3.exceptions import ProtocolError as _ProtocolError
-except ImportError:  # botocore needs urllib3; a stand-in keeps this importable without it
-    _ProtocolError = OSError
+else:
+    try:
+        from urllib3.exceptions import ProtocolError as _ProtocolError
+    except ImportError:  # botocore needs urllib3; a stand-in keeps this importable without it
+        _ProtocolError = OSError
 
 __all__ = [
     "ChecksumMismatch",
@@ -45,36 +48,49 @@ class _Absent(Exception):
     """Stands in for a botocore class this botocore lacks (install() then refuses)."""
 
 
-def _botocore_class(name: str) -> type:
+def _botocore_class(name: str) -> Type[Exception]:
     found = getattr(bes, name, None)
     return found if isinstance(found, type) and issubclass(found, Exception) else _Absent
 
 
-_ParserError = _botocore_class("ParserError")
+# Type checkers see botocore's classes (its stubs have all five); at run time
+# a botocore without one gets _Absent in its place.
+if TYPE_CHECKING:
+    from botocore.eventstream import ChecksumMismatch as _ChecksumMismatch
+    from botocore.eventstream import DuplicateHeader as _DuplicateHeader
+    from botocore.eventstream import InvalidHeadersLength as _InvalidHeadersLength
+    from botocore.eventstream import InvalidPayloadLength as _InvalidPayloadLength
+    from botocore.eventstream import ParserError as _ParserError
+else:
+    _ParserError = _botocore_class("ParserError")
+    _ChecksumMismatch = _botocore_class("ChecksumMismatch")
+    _InvalidHeadersLength = _botocore_class("InvalidHeadersLength")
+    _InvalidPayloadLength = _botocore_class("InvalidPayloadLength")
+    _DuplicateHeader = _botocore_class("DuplicateHeader")
 
 
-class ChecksumMismatch(_botocore_class("ChecksumMismatch"), _errors.ChecksumMismatch):
+class ChecksumMismatch(_ChecksumMismatch, _errors.ChecksumMismatch):
     """A prelude or message CRC did not match (``botocore.eventstream.ChecksumMismatch``)."""
 
-    __init__ = _errors.ChecksumMismatch.__init__
+    __init__ = _errors.ChecksumMismatch.__init__  # pyright: ignore[reportAssignmentType]  # fastsmr's arguments: fastsmr raises it
 
 
-class InvalidHeadersLength(_botocore_class("InvalidHeadersLength"), _errors.InvalidHeadersLength):
+class InvalidHeadersLength(_InvalidHeadersLength, _errors.InvalidHeadersLength):
     """The header block is over the limit (``botocore.eventstream.InvalidHeadersLength``)."""
 
-    __init__ = _errors.InvalidHeadersLength.__init__
+    __init__ = _errors.InvalidHeadersLength.__init__  # pyright: ignore[reportAssignmentType]  # fastsmr's arguments: fastsmr raises it
 
 
-class InvalidPayloadLength(_botocore_class("InvalidPayloadLength"), _errors.InvalidPayloadLength):
+class InvalidPayloadLength(_InvalidPayloadLength, _errors.InvalidPayloadLength):
     """The payload is over the limit (``botocore.eventstream.InvalidPayloadLength``)."""
 
-    __init__ = _errors.InvalidPayloadLength.__init__
+    __init__ = _errors.InvalidPayloadLength.__init__  # pyright: ignore[reportAssignmentType]  # fastsmr's arguments: fastsmr raises it
 
 
-class DuplicateHeader(_botocore_class("DuplicateHeader"), _errors.DuplicateHeader):
+class DuplicateHeader(_DuplicateHeader, _errors.DuplicateHeader):
     """A header name appears twice (``botocore.eventstream.DuplicateHeader``)."""
 
-    __init__ = _errors.DuplicateHeader.__init__
+    __init__ = _errors.DuplicateHeader.__init__  # pyright: ignore[reportAssignmentType]  # fastsmr's arguments: fastsmr raises it
 
 
 class InvalidMessageLength(_ParserError, _errors.InvalidMessageLength):
@@ -108,7 +124,7 @@ class DecodeError(_ParserError, _errors.DecodeError):
     __init__ = _errors.DecodeError.__init__
 
 
-_TRANSLATIONS: Dict[type, type] = {
+_TRANSLATIONS: Dict[type, Type[Exception]] = {
     _errors.ChecksumMismatch: ChecksumMismatch,
     _errors.InvalidHeadersLength: InvalidHeadersLength,
     _errors.InvalidPayloadLength: InvalidPayloadLength,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import sys
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import botocore.parsers as bp
 
@@ -42,8 +42,9 @@ from .shapes import BOTOCORE_PARSE, table_for
 
 __all__ = ["patches", "problems"]
 
-_BASE = getattr(bp, "BaseEventStreamParser", None)
-_STOCK_DO_PARSE = _BASE.__dict__.get("_do_parse") if _BASE is not None else None
+_BASE: Optional[type] = getattr(bp, "BaseEventStreamParser", None)
+_DoParse = Callable[[Any, Dict[str, Any], Any], Dict[str, Any]]
+_STOCK_DO_PARSE: Optional[_DoParse] = _BASE.__dict__.get("_do_parse") if _BASE is not None else None
 _LOG = getattr(bp, "LOG", logging.getLogger("botocore.parsers"))
 
 # parser -> {stream shape: its converter table, or None}. table_for() works out
@@ -99,17 +100,18 @@ def _do_parse(self: Any, response: Dict[str, Any], shape: Any) -> Dict[str, Any]
             convert = table.get(event_type)
             if convert is None:
                 return {}  # not an event of this stream: botocore parses it to nothing
-            if convert.__class__ is str:
+            if isinstance(convert, str):  # a member name (a plain str, from the model)
                 return {event_type: {convert: response["body"]}}
             inner = convert(headers, response["body"])
             if inner is not None:
                 return {event_type: inner}
-    return _STOCK_DO_PARSE(self, response, shape)
+    # Not None while installed: install() checks problems() first.
+    return cast(_DoParse, _STOCK_DO_PARSE)(self, response, shape)
 
 
 def patches() -> List[Tuple[type, Dict[str, Any]]]:
-    """What install() sets on botocore's parser classes."""
-    return [(_BASE, {"_do_parse": _do_parse})]
+    """What install() sets on botocore's parser classes (install() checks :func:`problems` first)."""
+    return [(cast(type, _BASE), {"_do_parse": _do_parse})]
 
 
 def problems() -> List[str]:

@@ -37,10 +37,12 @@ _LOG = getattr(bp, "LOG", logging.getLogger("botocore.parsers"))
 # service model; nothing in a table refers to the shape (only to its members)
 # nor to a request, so an entry dies with the model.
 _TABLES: "weakref.WeakKeyDictionary[Any, Dict[Hashable, Optional[Dict[Any, Converter]]]]" = weakref.WeakKeyDictionary()
-_BLOBS: "weakref.WeakKeyDictionary[Any, Dict[str, str]]" = weakref.WeakKeyDictionary()
+_BLOBS: "weakref.WeakKeyDictionary[Any, Dict[str, Optional[str]]]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 _DEFAULT_BLOB_PARSER = getattr(bp.ResponseParser, "_default_blob_parser", None)
-_UNSEEN: Any = object()
+# A table of no parser kind, told apart by identity: ``tables.get(kind, _UNSEEN)``
+# returns it for a kind not seen yet (None is a kind that has no table).
+_UNSEEN: Dict[Any, Converter] = {}
 
 #: botocore's ``ResponseParser.parse``, which adds nothing to ``_do_parse`` for a 200 event.
 BOTOCORE_PARSE = getattr(bp.ResponseParser, "parse", None)
@@ -119,7 +121,7 @@ def _detached(parser: Any) -> Any:
     return twin
 
 
-def blob_events(shape: Any) -> Dict[str, str]:
+def blob_events(shape: Any) -> Dict[str, Optional[str]]:
     """The event types of a stream that are their payload as one blob member.
 
     For these the codec builds botocore's event itself (``Decoder.feed``'s
@@ -131,7 +133,7 @@ def blob_events(shape: Any) -> Dict[str, str]:
     except TypeError:
         return {}
     if found is None:
-        found = {}
+        found = {}  # feed()'s events mapping: every value here is a member name
         for event_type, member in getattr(shape, "members", {}).items():
             if member.type_name != "structure" or not member.serialization.get("event"):
                 continue

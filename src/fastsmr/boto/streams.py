@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 __all__ = ["adopt", "not_started", "Wrapped", "unwrap", "is_async"]
 
@@ -47,7 +47,7 @@ def not_started(source: Any) -> bool:
     if inspect.isgenerator(source):
         return inspect.getgeneratorstate(source) == inspect.GEN_CREATED
     if inspect.isasyncgen(source):
-        state = getattr(inspect, "getasyncgenstate", None)
+        state: Optional[Callable[[Any], str]] = getattr(inspect, "getasyncgenstate", None)  # Python 3.12+
         if state is not None:
             return state(source) == "AGEN_CREATED"
         frame = source.ag_frame  # Python < 3.12: f_lasti is -1 (0 on 3.11) before the start

@@ -24,7 +24,7 @@ executing``, as with botocore's generator, and the first reads on.
 from __future__ import annotations
 
 from itertools import chain
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Tuple, cast
 
 import botocore.eventstream as bes
 
@@ -34,7 +34,7 @@ from .shapes import BOTOCORE_PARSE
 from .streams import Wrapped, adopt, is_async, unwrap
 from .urllib3_body import body_chunks, socket_body
 
-__all__ = ["MessageSource", "WrappedEventStream", "events", "payload_parts", "wrap", "patches"]
+__all__ = ["MessageSource", "events", "payload_parts", "wrap", "patches"]
 
 _STOCK_PARSE_EVENT = getattr(bes.EventStream, "_parse_event", None)
 _FIRST = (True,)
@@ -77,7 +77,7 @@ class MessageSource:
     def __iter__(self) -> MessageSource:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> bes.EventStreamMessage:
         core = self.core
         for _ in self.steps():
             pending = core.pending
@@ -199,11 +199,13 @@ def payload_parts(body: Any) -> Iterator[bytes]:
 # --- wrap() -------------------------------------------------------------------------
 
 
-class WrappedEventStream(Wrapped):
+class _WrappedEventStream(Wrapped):
     """One ``EventStream`` decoding with fastsmr, botocore left untouched.
 
     Iterates like the stream, with ``get_initial_response()`` and ``close()``;
-    other attributes are the stream's.
+    other attributes are the stream's. Private: what users annotate with is
+    the Protocol :class:`fastsmr.boto.WrappedEventStream`, which this class meets
+    (its name ends in ``EventStream``: the token helpers tell streams by it).
     """
 
     __slots__ = ()
@@ -214,6 +216,12 @@ class WrappedEventStream(Wrapped):
     def get_initial_response(self) -> Any:
         """The ``initial-response`` message, as ``EventStream.get_initial_response``."""
         return self._stream.get_initial_response()
+
+
+if TYPE_CHECKING:  # the checkers hold the class to the Protocol it is documented as
+    from . import WrappedEventStream
+
+    _MEETS_PROTOCOL: type[WrappedEventStream[Dict[str, Any]]] = _WrappedEventStream
 
 
 def wrap(stream: Any) -> Any:
@@ -232,7 +240,7 @@ def wrap(stream: Any) -> Any:
     source = adopt(stream, MessageSource, botocore_recognised)
     if source is None:
         return stream
-    return WrappedEventStream(stream, source)
+    return _WrappedEventStream(stream, source)
 
 
 # --- what install() sets on EventStream -----------------------------------------------
@@ -250,7 +258,8 @@ def _iter(self: Any) -> Iterator[Dict[str, Any]]:
     return _STOCK_ITER(self)
 
 
-_STOCK_ITER = getattr(bes.EventStream, "__iter__", None)
+# Never None when _iter runs: install() checks that EventStream has its __iter__ (compat.py).
+_STOCK_ITER = cast(Callable[[Any], Iterator[Dict[str, Any]]], getattr(bes.EventStream, "__iter__", None))
 
 
 def patches() -> List[Tuple[Any, Dict[str, Any]]]:

@@ -23,10 +23,14 @@ import os
 import socket
 import struct
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Type
 
 from ..codec import backend
 
+if TYPE_CHECKING:
+    from urllib3.response import HTTPResponse
+
+_HTTPResponse: Optional[Type[HTTPResponse]]
 try:
     from urllib3.response import HTTPResponse as _HTTPResponse
     from urllib3.util.response import is_response_to_head as _is_response_to_head
@@ -63,9 +67,12 @@ def _socket_reader(raw: Any) -> Optional[Any]:
         if raw.decode_content and raw.headers.get("content-encoding"):
             return None
         original = raw._original_response
-        if original is None or _is_response_to_head(original):
+        if original is None or _is_response_to_head(original):  # pyright: ignore[reportPossiblyUnboundVariable]  # imported with _HTTPResponse
             return None
-        reader = raw._fp.fp
+        fp = raw._fp
+        if fp is None:  # the body was released
+            return None
+        reader = fp.fp
         raw._error_catcher  # noqa: B018 - must exist: it maps the errors
     except AttributeError:  # a urllib3 whose internals differ
         return None

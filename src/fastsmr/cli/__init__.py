@@ -347,8 +347,8 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     _need_boto3("demo")
-    options = {name: (value if value is not None else defaults[args.quick])
-               for name, defaults in _DEMO_DEFAULTS.items() for value in [getattr(args, name)]}
+    options: Dict[str, Any] = {name: (value if value is not None else defaults[args.quick])  # argparse's values
+                               for name, defaults in _DEMO_DEFAULTS.items() for value in [getattr(args, name)]}
     try:
         run_demo(**options)
     except (RuntimeError, OSError) as exc:
@@ -512,9 +512,10 @@ _NO_CREDENTIALS = ("no AWS credentials found: configure them (aws configure, AWS
 
 def _reason(exc: BaseException) -> str:
     """The innermost cause of a connection error, as the OS or OpenSSL put it."""
-    error = getattr(exc, "kwargs", {}).get("error") or exc
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    error: BaseException = getattr(exc, "kwargs", {}).get("error") or exc
+    inner = error.__cause__ or error.__context__
+    while inner is not None:
+        error, inner = inner, inner.__cause__ or inner.__context__
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error)
@@ -746,8 +747,12 @@ def _decode(args: argparse.Namespace) -> int:
             while True:
                 chunk = source.read(1 << 16)
                 head = head or chunk
-                messages = decoder.feed(chunk) if chunk else decoder.close()
-                for message in messages or ():
+                if chunk:
+                    messages = decoder.feed(chunk)
+                else:
+                    decoder.close()  # raises if the input ended inside a message
+                    messages = []
+                for message in messages:
                     record: Dict[str, Any] = {
                         "offset": offset,
                         "headers": {name: _header_value(v) for name, v in message.headers.items()},

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import types
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, TextIO, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
 import fastsmr
 from fastsmr.codec import _codec_py as _pure
@@ -40,8 +40,8 @@ class ServerProcess:
         self.url = ""
         #: With ``--bidirectional``: the CA certificate file clients must trust.
         self.ca_bundle = ""
-        self._proc: Optional[subprocess.Popen] = None
-        self._stderr: Optional[Any] = None
+        self._proc: Optional[subprocess.Popen[str]] = None
+        self._stderr: Optional[IO[bytes]] = None
 
     def __enter__(self) -> ServerProcess:
         # The child must import this very fastsmr, installed or not.
@@ -57,7 +57,11 @@ class ServerProcess:
         stdout = self._proc.stdout
         assert stdout is not None
         # readline() cannot time out on a pipe on every platform; a reader thread can.
-        threading.Thread(target=lambda: [lines.put(line) for line in iter(stdout.readline, "")], daemon=True).start()
+        def pump() -> None:
+            for line in iter(stdout.readline, ""):
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
         deadline = time.monotonic() + self.startup_timeout
         while not self.url or ("--bidirectional" in self.args and not self.ca_bundle):
             try:
@@ -248,8 +252,9 @@ def run_demo(
     the rounds run (rewritten in place on a terminal, a line per round
     otherwise).
     """
-    if hasattr(out, "reconfigure"):
-        out.reconfigure(errors="replace")  # a non-UTF-8 terminal gets '?' for the emoji
+    reconfigure = getattr(out, "reconfigure", None)  # a TextIOWrapper's (TextIO does not promise it)
+    if reconfigure is not None:
+        reconfigure(errors="replace")  # a non-UTF-8 terminal gets '?' for the emoji
     write = out.write
     with ServerProcess() as server:
         client = make_client(server.url)

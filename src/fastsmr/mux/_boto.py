@@ -18,7 +18,7 @@ botocore-compatible twins of fastsmr's decode errors, and botocore's
 from __future__ import annotations
 
 import socket
-from typing import Any, Optional, Tuple
+from typing import Any, Tuple
 
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
@@ -128,6 +128,3 @@ class BotoBody:
         except Exception as error:
             return error
         return RuntimeError(f"botocore did not raise for the {end.message_type} message {end!r}")
-
-    def timeout_seconds(self) -> Optional[float]:
-        return self.timeout

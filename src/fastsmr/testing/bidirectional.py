@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, cast
 from urllib.parse import unquote, urlsplit
 
 from ..codec import backend
@@ -168,7 +168,8 @@ class _Connection(asyncio.Protocol):
             return
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
-                self._request(event.stream_id, event.headers)
+                # header_encoding="utf-8" above: h2 gives the names and values as str
+                self._request(event.stream_id, cast(List[Tuple[str, str]], event.headers))
             elif isinstance(event, h2.events.DataReceived):
                 self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                 exchange = self.exchanges.get(event.stream_id)
@@ -269,7 +270,7 @@ class _Exchange:
         self.stream_id = stream_id
         self.config = config
         self.decoder = backend.impl.Decoder()
-        self.requests: asyncio.Queue = asyncio.Queue()
+        self.requests: asyncio.Queue[Optional[Tuple[bytes, str]]] = asyncio.Queue()  # None: the input ended
         self.pending = bytearray()
         self.data_type = "UTF8"
         self.gone = False

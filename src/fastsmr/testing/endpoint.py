@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Dict, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Protocol, TypeVar, cast
 
 from .._extras import needs
 from .config import EndpointConfig
 from .model import FORMATS
 from .server import EndpointServer, ServerStats, new_event_loop
+
+if TYPE_CHECKING:
+    from .bidirectional import BidirectionalServer
 
 __all__ = ["StreamingEndpoint", "BidirectionalEndpoint", "bidirectional_endpoints", "default_endpoints"]
 
@@ -34,11 +37,23 @@ def default_endpoints(**fields: Any) -> Dict[str, EndpointConfig]:
 _Self = TypeVar("_Self", bound="_Background")
 
 
+class _Server(Protocol):
+    """What :class:`_Background` runs: an :class:`EndpointServer` or a ``BidirectionalServer``."""
+
+    host: str
+    port: int
+    endpoints: Dict[str, EndpointConfig]
+    stats: ServerStats
+
+    async def start(self) -> None: ...
+    async def close(self, timeout: float = 5.0) -> None: ...
+
+
 class _Background:
     """A server (``start``/``close`` coroutines, ``host``, ``port``, ``endpoints``,
     ``stats``) run on its own event loop in a daemon thread."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: _Server) -> None:
         self._server = server
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
@@ -201,7 +216,8 @@ class StreamingEndpoint(_Background):
             "config": Config(retries={"total_max_attempts": 1}),
         }
         options.update(kwargs)
-        return boto3.client(service_name, **options)
+        client: Callable[..., Any] = boto3.client  # any service name, not only the literals of types-boto3's overloads
+        return client(service_name, **options)
 
     async def bedrock_client(self, **config: Any) -> Any:
         """A new AWS SDK ``aws-sdk-bedrock-runtime`` client of this endpoint's ``ConverseStream``.
@@ -267,7 +283,7 @@ class BidirectionalEndpoint(_Background):
     @property
     def ca_pem(self) -> bytes:
         """The PEM certificate of the CA that signed the endpoint's certificate."""
-        return self._server.certificate.ca_pem
+        return cast("BidirectionalServer", self._server).certificate.ca_pem  # what __init__ gave _Background
 
     async def client(self, **config: Any) -> Any:
         """A new AWS SDK ``aws-sdk-sagemaker-runtime-http2`` client of this endpoint.

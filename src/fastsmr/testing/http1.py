@@ -25,7 +25,7 @@ import re
 import time
 import uuid
 from email.utils import formatdate
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, NoReturn, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from ..codec import backend
@@ -151,7 +151,7 @@ class RequestReader:
         except ChunkedEncodingError:
             raise HangUp from None
 
-    def _refuse(self, status: int, body: bytes = b"") -> Any:
+    def _refuse(self, status: int, body: bytes = b"") -> NoReturn:
         respond(self.writer, status, body, "text/plain", str(uuid.uuid4()), close=True)
         raise HangUp
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import random
 from itertools import islice
-from typing import Iterable, Iterator, List, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Sequence
 
 __all__ = [
     "FORMATS",
@@ -122,7 +122,7 @@ def render_stream(fmt: str, tokens: Iterable[str], *, finish: bool = True) -> It
         generated = []
         for token in tokens:
             generated.append(token)
-            event = {
+            event: Dict[str, Any] = {
                 "token": {"id": _token_id(token), "text": token, "logprob": -0.25, "special": False},
                 "generated_text": None,
                 "details": None,
@@ -155,7 +155,8 @@ def render_error(fmt: str) -> bytes:
     b'{"code":424,"error":"exception occurred during rolling batch inference"}'
     """
     if fmt == "tgi":
-        error = {"error": "Request failed during generation: Server error: CUDA out of memory", "error_type": "generation"}
+        error: Dict[str, Any] = {"error": "Request failed during generation: Server error: CUDA out of memory",
+                                 "error_type": "generation"}
         return b"data:" + _dumps(error) + b"\n\n"
     if fmt == "lmi":
         return _dumps({"code": 424, "error": "exception occurred during rolling batch inference"})
@@ -165,7 +166,7 @@ def render_error(fmt: str) -> bytes:
     raise ValueError(f"format {fmt!r} has no in-band errors; expected tgi, lmi or openai")
 
 
-def _chat_chunk(delta: dict, finish_reason: "str | None") -> dict:
+def _chat_chunk(delta: Dict[str, str], finish_reason: "str | None") -> Dict[str, Any]:
     return {
         "id": "chatcmpl-fastsmr",
         "object": "chat.completion.chunk",

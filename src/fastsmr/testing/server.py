@@ -39,7 +39,7 @@ from .stream_writer import ServerStats
 __all__ = ["EndpointServer", "ServerStats", "ACCOUNT_ID", "MAX_BODY", "model_error_body", "new_event_loop", "region_of"]
 
 
-class _PreciseSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _PreciseSelector(selectors.DefaultSelector):
     """The default selector, with timeouts kept to the microsecond.
 
     epoll and poll count their timeout in whole milliseconds, rounded up, so
@@ -101,7 +101,7 @@ class EndpointServer:
         self.port = port
         self.stats = ServerStats()
         self._server: Optional[asyncio.AbstractServer] = None
-        self._tasks: Set[asyncio.Task] = set()
+        self._tasks: Set[asyncio.Task[None]] = set()  # the connections' handlers
         self._writers: Set[asyncio.StreamWriter] = set()
         self._closing = False
 

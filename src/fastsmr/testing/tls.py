@@ -38,7 +38,8 @@ class LocalCertificate:
     @property
     def ca_pem(self) -> bytes:
         """The CA certificate (PEM) a client must trust to connect."""
-        return self._ca.cert_pem.bytes()
+        pem: bytes = self._ca.cert_pem.bytes()  # trustme's Blob (untyped where trustme is not installed)
+        return pem
 
     def server_context(self, alpn: "list[str] | None" = None) -> ssl.SSLContext:
         """A server-side ``SSLContext`` with the certificate, offering ``alpn`` (default ``["h2"]``)."""

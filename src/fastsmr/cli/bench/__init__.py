@@ -120,7 +120,7 @@ def run(
                                                  window=paced_window, settle=0.5, progress=progress))
             else:
                 build = _clients.sync_tables if case.endswith("-sync") else _clients.async_tables
-                tables += build(server, levels=levels, rate=0.0, quick=quick, rounds=e2e_rounds, paced_seconds=0.0)
+                tables += build(server, levels=levels, quick=quick, rounds=e2e_rounds)
     finally:
         server.close()
         http2_server.close()

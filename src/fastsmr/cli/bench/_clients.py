@@ -5,8 +5,9 @@ process uses — ``time.process_time()``, user plus system time from the OS, all
 threads — is the client's alone. Every stream asks the ``tgi`` endpoint for the
 same Text Generation Inference output (one PayloadPart per token, ~200-byte
 messages); N streams run at once (threads for boto3, tasks for aiobotocore),
-either unpaced (as fast as server and client go) or paced by the server at 30
-tokens/s per stream, where the figure that matters is the client's CPU %.
+unpaced (as fast as server and client go). The paced cases, where the figure
+that matters is the client's CPU % at a fixed token rate, are
+:mod:`fastsmr.cli.bench._paced`'s.
 
 Readers, each the way a user would write it:
 
@@ -26,7 +27,7 @@ import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Sequence, Tuple, TypedDict
 
 import fastsmr
 
@@ -43,11 +44,23 @@ ASYNC_NAMES = (
     "fastsmr.aio.text_stream",
 )
 _TEXT_READERS = {SYNC_NAMES[3], SYNC_NAMES[4], ASYNC_NAMES[3], ASYNC_NAMES[4]}
-# The concurrencies whose ratios make the headline: unpaced, 1 stream (what
-# fastsmr demo measures) and 16; CPU at a fixed token rate with 128 (an LLM
-# service's load).
-_HEADLINE_STREAMS = {False: (1, 16), True: (128,)}
-_CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench"}
+# The concurrencies whose ratios make the headline: 1 stream (what fastsmr
+# demo measures) and 16.
+_HEADLINE_STREAMS = (1, 16)
+
+
+class Credentials(TypedDict):
+    """The keyword arguments of ``boto3.client`` and aiobotocore's ``create_client`` that
+    point a client at the local endpoint (its region; credentials it does not check)."""
+
+    region_name: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+_CREDENTIALS: Credentials = {
+    "region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench",
+}
 
 
 class LineTexts:
@@ -104,8 +117,8 @@ class Server:
             self._process = None
 
 
-def _attributes(tokens: int, rate: float) -> str:
-    return f"fastsmr-tokens={tokens}; fastsmr-rate={rate:g}"
+def _attributes(tokens: int) -> str:
+    return f"fastsmr-tokens={tokens}"  # no fastsmr-rate: the endpoint sends unpaced
 
 
 def _expected(name: str, tokens: int) -> int:
@@ -121,11 +134,10 @@ def _record(entry: Entry, wall: float, cpu: float, tokens: int) -> None:
     entry.record("cpu_percent", 100.0 * cpu / wall)
 
 
-def _pairs(names: Sequence[str], paced: bool, headline: bool) -> List[Pair]:
+def _pairs(names: Sequence[str], headline: bool) -> List[Pair]:
     stock, install, parts, line_text, text = names
-    metrics = ["cpu_percent"] if paced else ["cpu_per_token", "tokens_per_s"]
     pairs = []
-    for metric in metrics:
+    for metric in ("cpu_per_token", "tokens_per_s"):
         first = headline and metric != "tokens_per_s"
         pairs += [Pair(install, stock, metric, headline=first), Pair(parts, stock, metric, headline=first),
                   Pair(text, line_text, metric, headline=first), Pair(text, stock, metric)]
@@ -133,18 +145,15 @@ def _pairs(names: Sequence[str], paced: bool, headline: bool) -> List[Pair]:
 
 
 def _table(case: str, title: str, names: Sequence[str], entries: List[Entry], streams: int, tokens: int,
-           rate: float, rounds: int, headline: bool, notes: List[str]) -> Table:
-    metrics = ["cpu_percent", "cpu_per_token", "tokens_per_s", "wall_seconds"] if rate else \
-        ["cpu_per_token", "tokens_per_s", "cpu_percent", "wall_seconds"]
-    params = {"streams": streams, "tokens_per_stream": tokens, "rate_per_stream": rate}
-    return Table(case, title, "token", streams * tokens, 0, metrics, entries, _pairs(names, bool(rate), headline),
+           rounds: int, headline: bool, notes: List[str]) -> Table:
+    metrics = ["cpu_per_token", "tokens_per_s", "cpu_percent", "wall_seconds"]
+    params = {"streams": streams, "tokens_per_stream": tokens, "rate_per_stream": 0.0}  # the paced tables' key: unpaced
+    return Table(case, title, "token", streams * tokens, 0, metrics, entries, _pairs(names, headline),
                  list(notes), rounds, params)
 
 
-def _plan(levels: Sequence[int], rate: float, quick: bool, paced_seconds: float) -> List[Tuple[int, int]]:
+def _plan(levels: Sequence[int], quick: bool) -> List[Tuple[int, int]]:
     """(streams, tokens per stream) for each concurrency level."""
-    if rate:
-        return [(n, max(1, int(round(rate * paced_seconds)))) for n in levels]
     budget = {1: 2_000, 16: 200, 128: 30} if quick else {1: 20_000, 16: 2_000, 128: 400}
     return [(n, budget.get(n, max(30, (2_000 if quick else 40_000) // n))) for n in levels]
 
@@ -199,31 +208,29 @@ def _role(name: str) -> str:
     return "baseline" if name.startswith("stock") else "fastsmr"
 
 
-def _not_run(case: str, client: str, names: Sequence[str], plan: List[Tuple[int, int]], rate: float, rounds: int,
+def _not_run(case: str, client: str, names: Sequence[str], plan: List[Tuple[int, int]], rounds: int,
              status: str, reason: str) -> List[Table]:
     """Tables whose every client was skipped (not installed) or failed (no endpoint)."""
     tables = []
     for streams, tokens in plan:
         entries = [Entry(name, _role(name), status=status, reason=reason) for name in names]
-        tables.append(_table(case, _title(client, streams, tokens, rate), names, entries, streams, tokens, rate,
-                             rounds, False, []))
+        tables.append(_table(case, _title(client, streams, tokens), names, entries, streams, tokens, rounds, False, []))
     return tables
 
 
-def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bool, rounds: int,
-                paced_seconds: float) -> List[Table]:
+def sync_tables(server: Server, *, levels: Sequence[int], quick: bool, rounds: int) -> List[Table]:
     """boto3 end to end, one table per concurrency level."""
-    plan = _plan(levels, rate, quick, paced_seconds)
-    case = "paced-sync" if rate else "e2e-sync"
+    plan = _plan(levels, quick)
+    case = "e2e-sync"
     try:
         import boto3
         from botocore.config import Config
     except ImportError:
-        return _not_run(case, "boto3", SYNC_NAMES, plan, rate, rounds, "skipped", "boto3 is not installed")
+        return _not_run(case, "boto3", SYNC_NAMES, plan, rounds, "skipped", "boto3 is not installed")
     try:
         url = server.start()
     except (RuntimeError, OSError) as error:
-        return _not_run(case, "boto3", SYNC_NAMES, plan, rate, rounds, "failed", f"the endpoint: {error}")
+        return _not_run(case, "boto3", SYNC_NAMES, plan, rounds, "failed", f"the endpoint: {error}")
     biggest = max(levels)
     client = boto3.client(
         "sagemaker-runtime",
@@ -235,10 +242,10 @@ def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bo
     tables = []
     with ThreadPoolExecutor(biggest) as pool:
 
-        def run(name: str, streams: int, tokens: int, pace: float = rate) -> Tuple[float, float]:
+        def run(name: str, streams: int, tokens: int) -> Tuple[float, float]:
             read, prepare = readers[name]
             prepare()
-            attributes = _attributes(tokens, pace)
+            attributes = _attributes(tokens)
 
             def one(_: int) -> int:
                 response = client.invoke_endpoint_with_response_stream(
@@ -259,10 +266,10 @@ def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bo
             entries = [Entry(name, _role(name)) for name in SYNC_NAMES]
             entries_by_level.append((streams, tokens, entries))
         try:
-            # Warm-up, unpaced: imports, the connection pool, every thread.
+            # Warm-up: imports, the connection pool, every thread.
             for name in SYNC_NAMES:
                 try:
-                    run(name, biggest, min(20, plan[-1][1]), 0.0)
+                    run(name, biggest, min(20, plan[-1][1]))
                 except Exception as error:
                     _fail(entries_by_level, name, error)
             for r in range(rounds):
@@ -275,8 +282,8 @@ def sync_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bo
         finally:
             fastsmr.uninstall()
     for streams, tokens, entries in entries_by_level:
-        tables.append(_table(case, _title("boto3", streams, tokens, rate), SYNC_NAMES, entries, streams, tokens, rate,
-                             rounds, streams in _HEADLINE_STREAMS[bool(rate)], _notes(rate)))
+        tables.append(_table(case, _title("boto3", streams, tokens), SYNC_NAMES, entries, streams, tokens,
+                             rounds, streams in _HEADLINE_STREAMS, _NOTES))
     return tables
 
 
@@ -297,24 +304,19 @@ def _event_loop() -> Tuple[asyncio.AbstractEventLoop, str]:
     return uvloop.new_event_loop(), "uvloop's event loop"
 
 
-def _title(client: str, streams: int, tokens: int, rate: float) -> str:
-    pace = f"paced at {rate:g} tokens/s per stream" if rate else "unpaced"
+def _title(client: str, streams: int, tokens: int) -> str:
     plural = "stream" if streams == 1 else "concurrent streams"
-    return f"{client}, {streams} {plural} of {tokens:,} tokens, {pace}"
+    return f"{client}, {streams} {plural} of {tokens:,} tokens, unpaced"
 
 
-def _notes(rate: float) -> List[str]:
-    if rate:
-        return ["Client CPU % = process CPU time (user + system, all threads) / wall time, 100 % = one core; "
-                "the request itself (signing, connection) is included, as a service pays for it."]
-    return ["Unpaced: tokens/s is bounded by the endpoint (a Python server in another process) as well as "
-            "the client; CPU per token is the client's alone."]
+_NOTES = ["Unpaced: tokens/s is bounded by the endpoint (a Python server in another process) as well as "
+          "the client; CPU per token is the client's alone."]
 
 
 # --- aiobotocore -----------------------------------------------------------------
 
 
-def _async_readers() -> Dict[str, Tuple[Callable[[Any], Any], Callable[[], Any]]]:
+def _async_readers() -> Dict[str, Tuple[Callable[[Any], Awaitable[int]], Callable[[], Any]]]:
     import fastsmr.aio
 
     async def events(body: Any) -> int:
@@ -352,21 +354,20 @@ def _async_readers() -> Dict[str, Tuple[Callable[[Any], Any], Callable[[], Any]]
     }
 
 
-def async_tables(server: Server, *, levels: Sequence[int], rate: float, quick: bool, rounds: int,
-                 paced_seconds: float) -> List[Table]:
+def async_tables(server: Server, *, levels: Sequence[int], quick: bool, rounds: int) -> List[Table]:
     """aiobotocore end to end, one table per concurrency level."""
-    plan = _plan(levels, rate, quick, paced_seconds)
-    case = "paced-async" if rate else "e2e-async"
+    plan = _plan(levels, quick)
+    case = "e2e-async"
     try:
         import aiobotocore.session
         from aiobotocore.config import AioConfig
     except ImportError:
         reason = "aiobotocore is not installed (pip install aiobotocore)"
-        return _not_run(case, "aiobotocore", ASYNC_NAMES, plan, rate, rounds, "skipped", reason)
+        return _not_run(case, "aiobotocore", ASYNC_NAMES, plan, rounds, "skipped", reason)
     try:
         url = server.start()
     except (RuntimeError, OSError) as error:
-        return _not_run(case, "aiobotocore", ASYNC_NAMES, plan, rate, rounds, "failed", f"the endpoint: {error}")
+        return _not_run(case, "aiobotocore", ASYNC_NAMES, plan, rounds, "failed", f"the endpoint: {error}")
     biggest = max(levels)
     readers = _async_readers()
     entries_by_level = [(n, t, [Entry(name, _role(name)) for name in ASYNC_NAMES]) for n, t in plan]
@@ -376,10 +377,10 @@ def async_tables(server: Server, *, levels: Sequence[int], rate: float, quick: b
         session = aiobotocore.session.get_session()
         async with session.create_client("sagemaker-runtime", endpoint_url=url, config=config, **_CREDENTIALS) as client:
 
-            async def run(name: str, streams: int, tokens: int, pace: float = rate) -> Tuple[float, float]:
+            async def run(name: str, streams: int, tokens: int) -> Tuple[float, float]:
                 read, prepare = readers[name]
                 prepare()
-                attributes = _attributes(tokens, pace)
+                attributes = _attributes(tokens)
 
                 async def one() -> int:
                     response = await client.invoke_endpoint_with_response_stream(
@@ -395,9 +396,9 @@ def async_tables(server: Server, *, levels: Sequence[int], rate: float, quick: b
                     raise AssertionError(f"{name}: read {sorted(set(counts))} items per stream, expected {expected}")
                 return wall, cpu
 
-            for name in ASYNC_NAMES:  # warm-up, unpaced
+            for name in ASYNC_NAMES:  # warm-up
                 try:
-                    await run(name, biggest, min(20, plan[-1][1]), 0.0)
+                    await run(name, biggest, min(20, plan[-1][1]))
                 except Exception as error:
                     _fail(entries_by_level, name, error)
             for r in range(rounds):
@@ -415,7 +416,7 @@ def async_tables(server: Server, *, levels: Sequence[int], rate: float, quick: b
         loop.close()
         fastsmr.uninstall()
     return [
-        _table(case, f"{_title('aiobotocore', n, t, rate)}, {loop_name}", ASYNC_NAMES, entries, n, t, rate, rounds,
-               n in _HEADLINE_STREAMS[bool(rate)], _notes(rate))
+        _table(case, f"{_title('aiobotocore', n, t)}, {loop_name}", ASYNC_NAMES, entries, n, t, rounds,
+               n in _HEADLINE_STREAMS, _NOTES)
         for n, t, entries in entries_by_level
     ]

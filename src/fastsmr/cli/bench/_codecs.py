@@ -31,7 +31,7 @@ import sys
 import time
 import tracemalloc
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 import fastsmr
 from fastsmr.codec import _codec_py as _pure
@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 C_MISSING = "the C extension is not built or FASTSMR_NO_EXTENSIONS is set"
-C_ENTRIES = ("fastsmr c", "fastsmr.install() c")
 
 
 def _c_backend() -> Optional[ModuleType]:
@@ -125,12 +124,16 @@ def _event_stream_factory(service: str, operation: str, member: str) -> Callable
     (``chunks`` may also be a urllib3 response, the raw stream botocore really gets)."""
     import botocore.session
     from botocore.eventstream import EventStream
+    from botocore.model import StructureShape
     from botocore.parsers import create_parser
 
     model = botocore.session.get_session().get_service_model(service)
     op = model.operation_model(operation)
-    shape = op.output_shape.members[member]
-    parser = create_parser(model.metadata["protocol"])._event_stream_parser
+    output = op.output_shape
+    assert output is not None  # an event-stream operation has an output
+    shape = cast(StructureShape, output.members[member])  # an event stream is a structure
+    # the response parser's parser for events (an attribute botocore-stubs leave out)
+    parser = create_parser(model.metadata["protocol"])._event_stream_parser  # type: ignore[attr-defined]
     return lambda chunks: EventStream(chunks if hasattr(chunks, "stream") else _Body(chunks), shape, parser, op.name)
 
 
@@ -141,7 +144,7 @@ class _InMemory:
         self._data = data
 
     def makefile(self, mode: str) -> Any:
-        return io.BufferedReader(io.BytesIO(self._data))  # type: ignore[arg-type]
+        return io.BufferedReader(io.BytesIO(self._data))
 
 
 def _http_response(body: bytes) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import List
+from typing import Any, Dict, List
 
 import fastsmr
 
@@ -72,7 +72,7 @@ def converse_messages(count: int, seed: int = 2) -> List[bytes]:
     rng = random.Random(seed)
     letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-    def event(kind: str, body: dict) -> bytes:
+    def event(kind: str, body: Dict[str, Any]) -> bytes:
         body["p"] = letters[: rng.randint(1, len(letters))]
         headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
         return fastsmr.encode(headers, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())

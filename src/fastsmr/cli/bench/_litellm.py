@@ -98,7 +98,7 @@ def _prepare(installed: bool, backend: Any = None, floor: Any = None) -> Callabl
 
     def prepare() -> None:
         fastsmr.uninstall()
-        bes.EventStreamBuffer = stock_class if floor is None else floor
+        bes.EventStreamBuffer = stock_class if floor is None else floor  # type: ignore[misc]  # swapped as install() does
         if backend is not None:
             fastsmr.codec.backend.impl = backend
         if installed and not fastsmr.install():
@@ -139,7 +139,7 @@ def _memory_table(case: str, chunks: List[bytes], count: int, title: str, rounds
             cpu_rounds(entries, chunks, rounds, per=count, metric="cpu_per_token", check=check)
         finally:
             fastsmr.codec.backend.impl = saved
-            bes.EventStreamBuffer = stock_class
+            bes.EventStreamBuffer = stock_class  # type: ignore[misc]  # put back
             fastsmr.uninstall()
     metric = "cpu_per_token"
     pairs = [Pair(INSTALLED_C, STOCK, metric, headline=True), Pair(INSTALLED_PY, STOCK, metric),

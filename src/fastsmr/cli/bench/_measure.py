@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import importlib
+import statistics as _statistics
 import time
+from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+_np: Optional[ModuleType]
 try:  # the ``bench`` extra; the statistics module stands in without it
-    import numpy as _np
+    _np = importlib.import_module("numpy")  # a module either way, typed or not: one type for the checkers
 except ImportError:  # pragma: no cover - depends on the environment
     _np = None
-import statistics as _statistics
 
 __all__ = ["Entry", "Pair", "Table", "rotation", "summary", "time_rounds", "cpu_rounds", "once", "STATISTICS"]
 

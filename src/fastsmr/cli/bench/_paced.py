@@ -68,9 +68,14 @@ class Helper:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True)
         lines: "queue.Queue[str]" = queue.Queue()
-        assert self.proc.stdout is not None
-        threading.Thread(target=lambda: [lines.put(x) for x in iter(self.proc.stdout.readline, "")],
-                         daemon=True).start()
+        stdout = self.proc.stdout
+        assert stdout is not None
+
+        def pump() -> None:
+            for line in iter(stdout.readline, ""):
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
         self.lines = lines
         self.address = self.line(timeout).split("address: ", 1)[-1].strip()
 
@@ -160,7 +165,7 @@ def _run_client(spec: Dict[str, Any], sink: Optional[Helper]) -> Dict[str, Any]:
     if result.returncode != 0:
         tail = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"the client exited with {result.returncode}: {tail}")
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out: Dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     if sink is not None:
         from ._paced_run import percentiles
 
@@ -201,7 +206,7 @@ def paced_table(case: str, *, streams: int, rate: float, rounds: int, window: fl
         entries.append(Entry.skipped(name, role, reason) if reason else Entry(name, role))
     title = (f"{streams} streams at {rate:g} tokens/s each, "
              + ("phases spread evenly" if mode == "spread" else "batched arrival (every stream's token at once)"))
-    table = Table(case, title, "token", 0, 0, list(_METRICS), entries, _pairs(names), _notes(mode), rounds,
+    table = Table(case, title, "token", 0, 0, list(_METRICS), entries, _pairs(names), _notes(), rounds,
                   {"streams": streams, "rate_per_stream": rate, "window_seconds": window, "arrival": mode})
     try:
         server = Helper("serve")
@@ -219,9 +224,9 @@ def paced_table(case: str, *, streams: int, rate: float, rounds: int, window: fl
                         "window": window, "settle": settle}
                 progress(f"{case}: round {r + 1}/{rounds}: {entry.name}")
                 try:
-                    if relay and sink is None:
-                        sink = Helper("sink")
                     if relay:
+                        if sink is None:
+                            sink = Helper("sink")
                         spec["sink"] = sink.address
                     _record(entry, _run_client(spec, sink if relay else None))
                 except Exception as error:  # a client's failure is reported, not fatal
@@ -233,7 +238,7 @@ def paced_table(case: str, *, streams: int, rate: float, rounds: int, window: fl
     return table
 
 
-def _notes(mode: str) -> List[str]:
+def _notes() -> List[str]:
     return [
         "CPU/token: the client process's user + system CPU time over a fixed window with every stream in full flow, "
         "divided by the tokens due in it; each client a fresh process; ratios within a round.",

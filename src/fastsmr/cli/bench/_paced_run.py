@@ -16,13 +16,14 @@ and ``sink`` (host:port of the downstream sink, for relay clients).
 
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 from urllib.parse import urlsplit
 
 __all__ = ["CLIENTS", "MODELS", "main"]
@@ -59,7 +60,12 @@ MODELS = {
 }
 
 _READ = 65536
-_CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench"}
+if TYPE_CHECKING:
+    from ._clients import Credentials
+
+_CREDENTIALS: Credentials = {
+    "region_name": "us-east-1", "aws_access_key_id": "fastsmr-bench", "aws_secret_access_key": "fastsmr-bench",
+}
 
 
 class Plan:
@@ -120,7 +126,10 @@ def percentiles(values: List[float]) -> Dict[str, float]:
     if not values:
         return {}
     values = sorted(values)
-    pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
+
+    def pick(q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))]
+
     return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": values[-1], "count": len(values)}
 
 
@@ -187,7 +196,7 @@ _MARK = b":event-type"  # every message has it once: counts the messages in a re
 # --- thread per stream ----------------------------------------------------------------
 
 
-def _threads(plan: Plan, stamps: Stamps, connect: Callable[[int], Any], read: Callable[[int, Any], None]) -> "Window":
+def _threads(plan: Plan, connect: Callable[[int], Any], read: Callable[[int, Any], None]) -> "Window":
     """A thread per stream: connect (warm), wait for all, then request and read."""
     barrier = threading.Barrier(plan.streams + 1)
     errors: List[BaseException] = []
@@ -225,7 +234,7 @@ def run_boto3(spec: Dict[str, Any], plan: Plan, stamps: Stamps, how: str) -> Win
                           config=Config(retries={"total_max_attempts": 1}, read_timeout=300,
                                         max_pool_connections=plan.streams), **_CREDENTIALS)
     relay = how == "relay"
-    sink = spec.get("sink")
+    sink: str = spec["sink"] if relay else ""
 
     def connect(i: int) -> Any:
         # One unpaced request warms the pool: a connection per thread.
@@ -251,15 +260,15 @@ def run_boto3(spec: Dict[str, Any], plan: Plan, stamps: Stamps, how: str) -> Win
             send = downstream.sendall
             for event in body:
                 arrivals.append(now())
-                for text in texts.feed(event["PayloadPart"]["Bytes"]):
+                for text in texts.feed(event["PayloadPart"]["Bytes"]):  # pyright: ignore[reportTypedDictNotRequiredAccess]  # every event here is a PayloadPart, read as users do
                     send(b"data: " + json.dumps({"text": text}, ensure_ascii=False).encode() + b"\n\n")
             downstream.close()
         else:
             for event in body:
-                event["PayloadPart"]["Bytes"]
+                event["PayloadPart"]["Bytes"]  # pyright: ignore[reportTypedDictNotRequiredAccess]  # every event here is a PayloadPart, read as users do
                 arrivals.append(now())
 
-    return _threads(plan, stamps, connect, read)
+    return _threads(plan, connect, read)
 
 
 def _sink_socket(sink: str, plan: Plan, i: int) -> socket.socket:
@@ -297,19 +306,22 @@ def run_floor_threads(spec: Dict[str, Any], plan: Plan, stamps: Stamps) -> Windo
                 break
         sock.close()
 
-    return _threads(plan, stamps, connect, read)
+    return _threads(plan, connect, read)
 
 
 # --- task per stream --------------------------------------------------------------------
 
 
-def _run_loop(main: Callable[[], Any], uvloop: bool) -> Any:
+_T = TypeVar("_T")
+
+
+def _run_loop(main: Callable[[], Awaitable[_T]], uvloop: bool) -> _T:
     import asyncio
 
     if uvloop:
         import uvloop as _uvloop
 
-        loop = _uvloop.new_event_loop()
+        loop: asyncio.AbstractEventLoop = _uvloop.new_event_loop()
     else:
         loop = asyncio.new_event_loop()
     try:
@@ -356,7 +368,7 @@ def run_aiobotocore(spec: Dict[str, Any], plan: Plan, stamps: Stamps, how: str, 
                         arrivals.append(now())
                 else:
                     async for event in body:
-                        event["PayloadPart"]["Bytes"]
+                        event["PayloadPart"]["Bytes"]  # pyright: ignore[reportTypedDictNotRequiredAccess]  # every event here is a PayloadPart, read as users do
                         arrivals.append(now())
 
             window = Window(plan)
@@ -378,14 +390,14 @@ def run_floor_asyncio(spec: Dict[str, Any], plan: Plan, stamps: Stamps, kind: st
             self.arrivals = stamps.arrivals[i]
             self.buffer = bytearray(_READ)
             self.view = memoryview(self.buffer)
-            self.head = b""
+            self.head: Optional[bytes] = b""  # the response head until its end is read
             self.done = done
 
         def get_buffer(self, sizehint: int) -> memoryview:
             return self.view
 
         def buffer_updated(self, nbytes: int) -> None:
-            data = self.buffer[:nbytes]
+            data: Union[bytes, bytearray] = self.buffer[:nbytes]
             if self.head is not None:
                 self.head += data
                 if b"\r\n\r\n" not in self.head:
@@ -407,7 +419,7 @@ def run_floor_asyncio(spec: Dict[str, Any], plan: Plan, stamps: Stamps, kind: st
             futures, transports = [], []
             for i in range(plan.streams):
                 done = loop.create_future()
-                transport, _ = await loop.create_connection(lambda i=i, d=done: Counter(i, d), host, port)
+                transport, _ = await loop.create_connection(functools.partial(Counter, i, done), host, port)
                 futures.append(done)
                 transports.append(transport)
             window = Window(plan)
@@ -420,9 +432,9 @@ def run_floor_asyncio(spec: Dict[str, Any], plan: Plan, stamps: Stamps, kind: st
             return window
         connections = [await asyncio.open_connection(host, port) for _ in range(plan.streams)]
         for _reader, writer in connections:
-            transport = writer.transport
-            if hasattr(transport, "max_size"):  # asyncio's own: 256 KiB reads cost an mmap each
-                transport.max_size = _READ
+            stream_transport = writer.transport
+            if hasattr(stream_transport, "max_size"):  # asyncio's own: 256 KiB reads cost an mmap each
+                stream_transport.max_size = _READ  # pyright: ignore[reportAttributeAccessIssue]  # checked just above
 
         async def one(i: int) -> None:
             reader, writer = connections[i]
@@ -508,8 +520,8 @@ def run_mux(spec: Dict[str, Any], plan: Plan, stamps: Stamps, relay: bool) -> Wi
     from concurrent.futures import ThreadPoolExecutor
 
     def warm(_: int) -> None:
-        for _ in client.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=b"{}",
-                                                             CustomAttributes="fastsmr-tokens=1")["Body"]:
+        for _event in client.invoke_endpoint_with_response_stream(EndpointName="tgi", Body=b"{}",
+                                                                  CustomAttributes="fastsmr-tokens=1")["Body"]:
             pass
 
     sinks = [_sink_socket(spec["sink"], plan, i) for i in range(plan.streams)] if relay else []

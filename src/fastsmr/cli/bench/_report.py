@@ -106,8 +106,9 @@ def table_json(table: Table) -> Dict[str, Any]:
         if entry.extra:
             item.update(entry.extra)
         if entry.status == "ok":
-            item["metrics"] = {m: dict(summary(v), values=v) for m, v in entry.samples.items() if v}
-            seconds = item["metrics"].get("seconds")
+            metrics: Dict[str, Dict[str, Any]] = {m: dict(summary(v), values=v) for m, v in entry.samples.items() if v}
+            item["metrics"] = metrics
+            seconds = metrics.get("seconds")
             if seconds and table.units:
                 item[f"ns_per_{table.unit}"] = seconds["median"] / table.units * 1e9
                 if table.nbytes:

@@ -21,7 +21,7 @@ import gc
 import os
 import time
 import tracemalloc
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
 import fastsmr
 
@@ -32,7 +32,12 @@ __all__ = ["WAYS", "Growth", "soak", "soak_table"]
 #: The ways a stream is read: stock, and each way fastsmr comes in.
 WAYS = ("stock", "install", "wrap", "payload_parts")
 
-_CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "fastsmr-soak", "aws_secret_access_key": "fastsmr-soak"}
+if TYPE_CHECKING:
+    from ._clients import Credentials
+
+_CREDENTIALS: Credentials = {
+    "region_name": "us-east-1", "aws_access_key_id": "fastsmr-soak", "aws_secret_access_key": "fastsmr-soak",
+}
 _GOOD = "fastsmr-tokens=4"
 # The corrupt message comes before the body ends: the connection is still open when it raises.
 _BAD = "fastsmr-tokens=8; fastsmr-rate=1000; fastsmr-fault=bad-crc; fastsmr-fail-after=2"
