@@ -527,7 +527,13 @@ class _AsgiRelay:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise TypeError("a stream relayed to an ASGI send is read with abatches()") from None
-        self.reader = reader
+        # Weak, as Stream._reader is: the C multiplexer holds the stream by a
+        # reference the cycle collector cannot see, and the stream holds this
+        # relay, so a strong one would keep a reader dropped without close()
+        # (and every connection it reads) for ever. The task's frame looks it
+        # up after each await for the same reason.
+        self._reader = weakref.ref(reader)
+        self.limit = reader._limit
         self.stream = stream
         self.queue: Deque[bytes] = deque()
         self.waiting = 0
@@ -539,7 +545,7 @@ class _AsgiRelay:
     def push(self, data: bytes) -> None:
         self.queue.append(data)
         self.waiting += len(data)
-        if not self.held and self.waiting > self.reader._limit:
+        if not self.held and self.waiting > self.limit:
             self._hold(True)
         self.wakeup.set()
 
@@ -549,11 +555,12 @@ class _AsgiRelay:
 
     def _hold(self, held: bool) -> None:
         self.held = held
-        if not self.stream._upstream_over and self.stream in self.reader._streams:
-            self.reader._core.hold(self.stream, held)
+        reader = self._reader()
+        if reader is not None and not self.stream._upstream_over and self.stream in reader._streams:
+            reader._core.hold(self.stream, held)
 
     async def run(self) -> None:
-        reader, stream, send = self.reader, self.stream, self.stream.relay_to
+        stream, send = self.stream, self.stream.relay_to
         error: Optional[BaseException] = None
         try:
             while True:
@@ -561,7 +568,7 @@ class _AsgiRelay:
                     data = self.queue.popleft()
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                     self.waiting -= len(data)
-                    if self.held and self.waiting <= reader._limit // 2:
+                    if self.held and self.waiting <= self.limit // 2:
                         self._hold(False)
                 if self.ending:
                     break
@@ -569,9 +576,14 @@ class _AsgiRelay:
                 await self.wakeup.wait()
         except Exception as failure:  # the downstream client left: this stream ends, alone
             error = failure
-            if not stream._upstream_over:
+            reader = self._reader()
+            if reader is not None and not stream._upstream_over:
                 reader._core.remove(stream)
                 reader._release(stream)
+        stream._asgi = None  # the relay is over: no cycle keeps it and its task until a collection
+        reader = self._reader()
+        if reader is None:  # dropped: its streams were closed then
+            return
         reader._finish(stream, error)
         reader._ended.append((stream, b""))
         if reader._woken is not None:
