@@ -523,3 +523,35 @@ def test_asgi_relays_leave_no_cycle_behind(backend, client, monkeypatch):
     finally:
         gc.enable()
     assert len(relays) == 20 and left == 0
+
+
+def test_an_asgi_relayed_stream_survives_a_loop_left_with_break(backend, client):
+    # The stream a loop did not finish goes on in the next loop: what its relay
+    # held when the first loop ended is sent, and the rest follows in order.
+    expected = b"".join(sse_text(t) for t in fastsmr.text_stream(
+        fastsmr.payload_parts(call(client, "tgi", tokens=300, seed=1)), "tgi"))
+    bodies = [call(client, "tgi", tokens=300, seed=1, rate=1000), call(client, "tgi", tokens=1, seed=2)]
+    relayed: List[bytes] = []
+
+    async def send(message: Dict[str, Any]) -> None:
+        relayed.append(message["body"])
+
+    async def ignore(message: Dict[str, Any]) -> None:
+        pass
+
+    async def main() -> Any:
+        with Reader() as reader:
+            long = reader.add(bodies[0], text="tgi", relay_to=send)
+            short = reader.add(bodies[1], text="tgi", relay_to=ignore)
+            first = reader.abatches()
+            async for stream, _ in first:
+                assert stream is short  # the long stream is midway
+                break
+            await first.aclose()
+            async for _ in reader.abatches():
+                pass
+            return long
+
+    stream = asyncio.run(asyncio.wait_for(main(), 60))
+    assert stream.done and stream.error is None
+    assert b"".join(relayed) == expected

@@ -343,14 +343,13 @@ class Reader:
                     yield undelivered.popleft()
         finally:
             # A loop left with break is closed by the event loop later, perhaps
-            # while a newer abatches() runs: the watch and the relays are then
-            # that one's, and stay.
+            # while a newer abatches() runs: the watch is then that one's, and
+            # stays. The relays stay in any case: they send what was read and
+            # wait for the next loop's events (cancelled, they would lose what
+            # they hold, and the next loop's would go nowhere); close() ends them.
             if self._woken is ready:
                 loop.remove_reader(fd)
                 self._woken = None
-                for stream in list(self._streams):
-                    if stream._asgi is not None:
-                        stream._asgi.cancel()
 
     def _empty(self, stream: Stream) -> Any:
         return [] if stream.text is None else b""
