@@ -59,8 +59,13 @@ def decode_in_pieces(module: Any, body: bytes, cuts: List[int]) -> Tuple[List[by
     out: List[bytes] = []
     bounds = [0, *sorted(c for c in cuts if 0 < c < len(body)), len(body)]
     try:
-        for start, stop in zip(bounds, bounds[1:]):
-            out.append(decoder.feed(body[start:stop]))
+        for index, (start, stop) in enumerate(zip(bounds, bounds[1:])):
+            if index % 2:
+                out.append(decoder.feed(body[start:stop]))
+            else:
+                piece = bytearray(body[start:stop])
+                out.append(decoder.feed(piece))
+                piece[:] = b"\xa5" * len(piece)  # reused by the caller: what was read is kept
         decoder.close()
     except fastsmr.ChunkedEncodingError as error:
         assert decoder.offset == error.offset

@@ -9,6 +9,7 @@ agree on everything, error messages included.
 
 from __future__ import annotations
 
+import array
 import struct
 import zlib
 
@@ -77,12 +78,28 @@ def botocore_run(chunks):
     return out, None, len(buffer._data)
 
 
+def as_buffer(chunk: bytes, index: int):
+    """The chunk as one of the bytes-like objects a caller may feed, by turns: a
+    writable one is overwritten once fed (the decoder must have kept a copy)."""
+    kind = index % 4
+    if kind == 1:
+        return bytearray(chunk)
+    if kind == 2:
+        return memoryview(bytearray(chunk))
+    if kind == 3 and len(chunk) % 4 == 0:
+        return array.array("I", chunk)  # read as its bytes, whatever its item size
+    return chunk
+
+
 def fastsmr_run(module, chunks):
     decoder = module.Decoder()
     out = []
     try:
-        for chunk in chunks:
-            out += [(m.headers, m.payload) for m in decoder.feed(chunk)]
+        for index, chunk in enumerate(chunks):
+            fed = as_buffer(chunk, index + len(chunks))
+            out += [(m.headers, m.payload) for m in decoder.feed(fed)]
+            if isinstance(fed, (bytearray, memoryview)):
+                fed[:] = b"\xa5" * len(chunk)
         decoder.close()
     except fastsmr.DecodeError as exc:
         return out, exc

@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 import boto3
@@ -473,3 +474,84 @@ def test_the_async_twin_relays_to_an_asgi_send_and_a_failing_send_ends_its_strea
     assert all(m["type"] == "http.response.body" and m["more_body"] for m in messages)
     assert b"".join(m["body"] for m in messages) == expected
     assert bad.done and isinstance(bad.error, ConnectionResetError)
+
+
+def test_asgi_relays_leave_no_cycle_behind(backend, client, monkeypatch):
+    # The C multiplexer holds its streams by references the cycle collector
+    # cannot see, and a stream holds its relay: a relay holding its reader
+    # would keep a reader dropped without close() (and its connections) for
+    # ever; a relay and its stream holding each other would outlive their
+    # stream until a collection, in a reader that lives as long as the service.
+    relays: List[Any] = []
+    made = fastsmr.mux._AsgiRelay.__init__
+
+    def counted(self: Any, *args: Any) -> None:
+        made(self, *args)
+        relays.append(weakref.ref(self))
+
+    monkeypatch.setattr(fastsmr.mux._AsgiRelay, "__init__", counted)
+
+    async def send(message: Dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+
+    async def dropped() -> Any:
+        reader = Reader()
+        for i in range(3):
+            reader.add(call(client, "tgi", tokens=2000, seed=i), text="tgi", relay_to=send)
+        async for _ in reader.abatches():
+            break
+        return weakref.ref(reader)
+
+    readers = [asyncio.run(dropped()) for _ in range(5)]
+    gc.collect()
+    assert [r for r in readers if r() is not None] == []
+    assert relays and [r for r in relays if r() is not None] == []
+
+    relays.clear()
+
+    async def long_lived() -> int:
+        with Reader() as reader:
+            streams = [reader.add(call(client, "tgi", tokens=3, seed=i), text="tgi", relay_to=send) for i in range(20)]
+            async for _ in reader.abatches():
+                pass
+            assert all(stream.done and stream.error is None for stream in streams)
+            return sum(1 for r in relays if r() is not None)
+
+    gc.disable()  # each finished relay must go with its last reference, not wait for a collection
+    try:
+        left = asyncio.run(long_lived())
+    finally:
+        gc.enable()
+    assert len(relays) == 20 and left == 0
+
+
+def test_an_asgi_relayed_stream_survives_a_loop_left_with_break(backend, client):
+    # The stream a loop did not finish goes on in the next loop: what its relay
+    # held when the first loop ended is sent, and the rest follows in order.
+    expected = b"".join(sse_text(t) for t in fastsmr.text_stream(
+        fastsmr.payload_parts(call(client, "tgi", tokens=300, seed=1)), "tgi"))
+    bodies = [call(client, "tgi", tokens=300, seed=1, rate=1000), call(client, "tgi", tokens=1, seed=2)]
+    relayed: List[bytes] = []
+
+    async def send(message: Dict[str, Any]) -> None:
+        relayed.append(message["body"])
+
+    async def ignore(message: Dict[str, Any]) -> None:
+        pass
+
+    async def main() -> Any:
+        with Reader() as reader:
+            long = reader.add(bodies[0], text="tgi", relay_to=send)
+            short = reader.add(bodies[1], text="tgi", relay_to=ignore)
+            first = reader.abatches()
+            async for stream, _ in first:
+                assert stream is short  # the long stream is midway
+                break
+            await first.aclose()
+            async for _ in reader.abatches():
+                pass
+            return long
+
+    stream = asyncio.run(asyncio.wait_for(main(), 60))
+    assert stream.done and stream.error is None
+    assert b"".join(relayed) == expected

@@ -113,12 +113,7 @@ class EventStreamBuffer(_STOCK):
     """
 
     def __init__(self) -> None:
-        # botocore's limits are module constants; a program that changed
-        # them gets the same limits here.
-        self._decoder = backend.impl.Decoder(
-            max_headers_length=min(getattr(bes, "_MAX_HEADERS_LENGTH", 128 * 1024), _CEILING),
-            max_payload_length=min(getattr(bes, "_MAX_PAYLOAD_LENGTH", 24 * 1024 * 1024), _CEILING),
-        )
+        self._decoder = _new_decoder()
         #: The decoded messages not handed out yet.
         self._messages: Iterator[Any] = _DRAINED
         #: The fastsmr error the bytes after them raise, or None.
@@ -162,6 +157,15 @@ class EventStreamBuffer(_STOCK):
         return self
 
 
+def _new_decoder() -> Any:
+    # botocore's limits are module constants; a program that changed them
+    # gets the same limits here.
+    return backend.impl.Decoder(
+        max_headers_length=min(getattr(bes, "_MAX_HEADERS_LENGTH", 128 * 1024), _CEILING),
+        max_payload_length=min(getattr(bes, "_MAX_PAYLOAD_LENGTH", 24 * 1024 * 1024), _CEILING),
+    )
+
+
 def close(buffer: Any) -> None:
     """Declare the end of the stream a buffer was fed: raise if it ended inside a message.
 
@@ -192,6 +196,9 @@ def close(buffer: Any) -> None:
             buffer._decoder.close()
         except _errors.DecodeError as error:
             raise translate(error) from None
+        # A closed decoder takes no more bytes; the buffer, as botocore's, may
+        # be fed on (a new stream: offsets count from here).
+        buffer._decoder = _new_decoder()
         return
     if not isinstance(buffer, _STOCK):
         raise TypeError(f"close() takes an EventStreamBuffer, not {type(buffer).__name__}")

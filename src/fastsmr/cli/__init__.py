@@ -216,6 +216,11 @@ def _parser() -> argparse.ArgumentParser:
         "--ca-file", metavar="PATH", help="with --bidirectional: write the CA certificate clients must trust here "
         "(default: a temporary file, removed at exit)"
     )
+    serve.add_argument(
+        "--stop-at-stdin-eof", action="store_true",
+        help="also stop when standard input reaches its end (a parent holding a pipe's write end then takes the "
+        "server with it when it exits, even if killed)",
+    )
 
     invoke = command(
         "invoke",
@@ -400,16 +405,9 @@ def _serve(args: argparse.Namespace) -> int:
     server = EndpointServer(endpoints, host=args.host, port=args.port)
 
     async def serve() -> None:
-        import signal
+        from .stopping import stop_event
 
-        # Handlers first: whoever reads the URL may signal us at once.
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(signum, stop.set)
-            except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt
-                pass
+        stop = stop_event(args.stop_at_stdin_eof)  # handlers first: whoever reads the URL may signal us at once
         await server.start()
         url = f"http://{'[%s]' % args.host if ':' in args.host else args.host}:{server.port}"
         pace = f"{args.rate:g} tokens/s" if args.rate else "unpaced"

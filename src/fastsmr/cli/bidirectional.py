@@ -176,7 +176,7 @@ def invoke(args: argparse.Namespace, body: bytes, loopback: bool) -> None:
 
 
 def serve(args: argparse.Namespace, endpoints: Dict[str, Any]) -> None:
-    """Run the HTTP/2 endpoint until SIGINT/SIGTERM (``fastsmr serve --bidirectional``)."""
+    """Run the HTTP/2 endpoint until SIGINT/SIGTERM, or the end of stdin if asked (``fastsmr serve --bidirectional``)."""
     from ..testing.bidirectional import BidirectionalServer
 
     try:
@@ -196,15 +196,9 @@ def serve(args: argparse.Namespace, endpoints: Dict[str, Any]) -> None:
         raise Failure(f"cannot write --ca-file {ca_file}: {exc.strerror or exc}", 2) from None
 
     async def run() -> None:
-        import signal
+        from .stopping import stop_event
 
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(signum, stop.set)
-            except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt
-                pass
+        stop = stop_event(args.stop_at_stdin_eof)
         await server.start()
         url = f"https://{'[%s]' % args.host if ':' in args.host else args.host}:{server.port}"
         pace = f"{args.rate:g} tokens/s" if args.rate else "unpaced"

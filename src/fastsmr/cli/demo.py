@@ -29,6 +29,11 @@ __all__ = ["run_demo", "ServerProcess", "cpu_per_token", "measure", "format_tabl
 class ServerProcess:
     """``fastsmr serve --port 0`` in a child process; ``url`` once started.
 
+    The child never outlives this process: it holds the write end of a pipe
+    that is the child's standard input, and the child stops at its end of
+    file (``--stop-at-stdin-eof``), which comes when this process exits,
+    even killed with SIGKILL (``__exit__`` stops it at once with SIGTERM).
+
     >>> with ServerProcess() as server:
     ...     server.url.startswith("http://127.0.0.1:")
     True
@@ -49,9 +54,11 @@ class ServerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self._stderr = tempfile.TemporaryFile()
-        command = [sys.executable, "-m", "fastsmr", "serve", "--host", "127.0.0.1", "--port", "0", *self.args]
+        command = [sys.executable, "-m", "fastsmr", "serve", "--host", "127.0.0.1", "--port", "0",
+                   "--stop-at-stdin-eof", *self.args]
+        # stdin: the pipe whose end tells the child that this process is gone.
         self._proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env, text=True
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env, text=True
         )
         lines: "queue.Queue[str]" = queue.Queue()
         stdout = self._proc.stdout
@@ -84,8 +91,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
+        if proc is not None:
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
         if self._stderr is not None:
             self._stderr.close()
 

@@ -37,10 +37,18 @@ cdef class BodyReader:
     cdef bint _done, _busy
     cdef size_t _unused
 
-    def __cinit__(self, int fd, Decoder decoder not None, buffered=b""):
-        self._fd = fd
-        self._decoder = decoder
-        self._buffered = bytes(buffered) or None
+    def __cinit__(self, fd, decoder, buffered=b""):
+        cdef Py_buffer view
+        if type(decoder) is not Decoder:
+            raise decoder_error(decoder)
+        self._fd = PyNumber_Index(fd)  # what os.read() takes: an int, not a float or a str
+        self._decoder = <Decoder>decoder
+        _get_bytes(buffered, &view)
+        try:
+            if view.len:
+                self._buffered = PyBytes_FromStringAndSize(<const char *>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
         fsmr_chunked_init(&self._chunked)
 
     def __dealloc__(self):
@@ -54,15 +62,17 @@ cdef class BodyReader:
     def unused(self):
         return self._unused
 
-    def read(self, dict events=None):
+    def read(self, events=None):
         cdef bint was_busy
+        if events is not None and type(events) is not dict:
+            raise events_error(events)
         with cython.critical_section(self):
             was_busy = self._busy
             self._busy = True
         if was_busy:
             raise RuntimeError("a BodyReader is used by one thread at a time")
         try:
-            return self._read(events)
+            return self._read(<dict>events)
         finally:
             if self._done or self._error is not None or self._decoder._error is not None:
                 free(self._buffers)  # nothing is received any more: an ended body holds no buffer
@@ -84,7 +94,7 @@ cdef class BodyReader:
                 raise self._error.with_traceback(None)
             if self._done:
                 return None
-            if self._decoder._error is not None:  # found past the messages the last call returned
+            if self._decoder._error is not None or self._decoder._closed:  # raises: as the pure twin's feed(b"")
                 self._decoder._feed(NULL, 0, events)
             if self._buffers == NULL:
                 self._buffers = <uint8_t *>malloc(2 * FSMR_BODY_READ)

@@ -8,10 +8,11 @@ the receive timing out raises ``socket.timeout``, as a socket with a timeout
 does. POSIX only (the descriptor is read with ``os.read``).
 
 >>> import fastsmr, socket
+>>> from fastsmr.codec._codec_py import Decoder  # a BodyReader decodes with its own backend's Decoder
 >>> wire = fastsmr.encode({":event-type": "PayloadPart"}, b"Hi")
 >>> a, b = socket.socketpair()
 >>> _ = a.sendall(b"%x\\r\\n%s\\r\\n0\\r\\n\\r\\n" % (len(wire), wire))
->>> reader = BodyReader(b.fileno(), fastsmr.Decoder())
+>>> reader = BodyReader(b.fileno(), Decoder())
 >>> reader.read({"PayloadPart": None}), reader.read(), reader.done
 ([b'Hi'], None, True)
 >>> a.close(); b.close()
@@ -19,13 +20,15 @@ does. POSIX only (the descriptor is read with ``os.read``).
 
 from __future__ import annotations
 
+import operator
 import os
 import socket
 import threading
 from typing import Any, Dict, List, Optional
 
+from ._buffer_py import byte_view
 from ._chunked_py import ChunkedDecoder
-from .errors import ChunkedEncodingError
+from .errors import ChunkedEncodingError, decoder_error, events_error
 
 __all__ = ["BodyReader", "READ_SIZE"]
 
@@ -36,12 +39,18 @@ READ_SIZE = 65536
 class BodyReader:
     """Reads one chunked event-stream body from the socket ``fd`` into ``decoder``'s messages.
 
-    ``buffered`` is what was read of the body before (with the response head).
+    ``decoder`` is a ``Decoder`` of the same backend (``TypeError`` otherwise);
+    ``buffered`` is what was read of the body before (with the response head),
+    any bytes-like object.
     """
 
     def __init__(self, fd: int, decoder: Any, buffered: Any = b"") -> None:
-        self._fd = fd
-        self._buffered = bytes(buffered)  # body bytes read before the reader took over
+        from ._codec_py import Decoder  # not at import: _codec_py imports this module
+
+        if decoder.__class__ is not Decoder:
+            raise decoder_error(decoder)
+        self._fd = operator.index(fd)
+        self._buffered = byte_view(buffered).tobytes()  # body bytes read before the reader took over
         self._decoder = decoder
         self._chunked = ChunkedDecoder()
         self._error: Optional[BaseException] = None
@@ -67,6 +76,8 @@ class BodyReader:
         ``ChunkedEncodingError`` for a broken transfer coding or a body the
         connection cut short, and the decoder's errors.
         """
+        if events is not None and events.__class__ is not dict:
+            raise events_error(events)
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("a BodyReader is used by one thread at a time")
         try:

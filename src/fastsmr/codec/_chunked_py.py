@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, List
 
-from .errors import MAX_CHUNK_LINE, ChunkedEncodingError
+from ._buffer_py import byte_view
+from .errors import MAX_CHUNK_LINE, ChunkedEncodingError, closed_error
 
 __all__ = ["ChunkedDecoder"]
 
@@ -46,7 +47,7 @@ class ChunkedDecoder:
     (b'hel', b'lo', True, 15)
     """
 
-    __slots__ = ("_state", "_offset", "_left", "_line", "_error", "unused")
+    __slots__ = ("_state", "_offset", "_left", "_line", "_error", "_closed", "unused")
 
     def __init__(self) -> None:
         self._state = _SIZE_START
@@ -54,6 +55,7 @@ class ChunkedDecoder:
         self._left = 0  # the size being read, then the data bytes left
         self._line = 0  # bytes of the size line, or of the trailer section
         self._error: Any = None
+        self._closed = False  # close() was called: feed() refuses
         #: Bytes (int) fed after the end of the body.
         self.unused = 0
 
@@ -71,11 +73,14 @@ class ChunkedDecoder:
         """The chunk data in ``data`` (any bytes-like object), the next bytes of the body: bytes.
 
         Data that came before bad bytes is returned; the ``ChunkedEncodingError``
-        is raised by the next call.
+        is raised by the next call. ``data`` that is not bytes-like raises
+        ``TypeError``, a buffer whose bytes are not contiguous ``BufferError``.
         """
+        view = byte_view(data)
         if self._error is not None:
             raise self._error.with_traceback(None)
-        view = memoryview(data).cast("B")
+        if self._closed:
+            raise closed_error("ChunkedDecoder", "feed")
         size = len(view)
         if self._state == _DONE:
             self.unused += size
@@ -190,7 +195,13 @@ class ChunkedDecoder:
         self._line = 0
 
     def close(self) -> None:
-        """The body has ended: raises ``ChunkedEncodingError`` unless its last chunk was read."""
+        """The body has ended: raises ``ChunkedEncodingError`` unless its last chunk was read.
+
+        Every later call raises the error this one raised; if it raised none,
+        ``feed`` raises ``ValueError``, as a closed file does, and ``close``
+        returns None again.
+        """
+        self._closed = True
         if self._error is not None:
             raise self._error.with_traceback(None)
         if self._state >= _TRAILER_START:

@@ -152,6 +152,8 @@ class Decoder:
         Malformed bytes raise a ``fastsmr.DecodeError`` subclass. If the chunk
         completed messages before the bad bytes, those are returned and the error
         is raised by the next call (``feed`` or ``close``), as by every later one.
+        ``data`` that is not bytes-like raises ``TypeError``, a buffer whose bytes
+        are not contiguous ``BufferError`` (CPython's words for both).
 
         ``events`` serves integrations that want botocore's event shapes: it
         maps an ``:event-type`` to a payload member name, or to None. A
@@ -166,7 +168,9 @@ class Decoder:
 
         Raises the pending error, if any, or ``TruncatedStreamError`` (its
         ``remaining`` counts the bytes left over) if the stream ended inside a
-        message.
+        message. Every later call raises the error this one raised; if it
+        raised none, ``feed`` raises ``ValueError``, as a closed file does, and
+        ``close`` returns None again.
 
         >>> import fastsmr
         >>> d = fastsmr.Decoder()
@@ -230,10 +234,16 @@ class ChunkedDecoder:
         """The chunk data in ``data`` (any bytes-like object), the next bytes of the body: bytes.
 
         Data that came before bad bytes is returned; the ``ChunkedEncodingError``
-        is raised by the next call.
+        is raised by the next call. ``data`` that is not bytes-like raises
+        ``TypeError``, a buffer whose bytes are not contiguous ``BufferError``.
         """
     def close(self) -> None:
-        """The body has ended: raises ``ChunkedEncodingError`` unless its last chunk was read."""
+        """The body has ended: raises ``ChunkedEncodingError`` unless its last chunk was read.
+
+        Every later call raises the error this one raised; if it raised none,
+        ``feed`` raises ``ValueError``, as a closed file does, and ``close``
+        returns None again.
+        """
 
 MUX_END: int
 MUX_END_UNUSED: int

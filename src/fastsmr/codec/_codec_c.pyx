@@ -36,6 +36,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE, _PyBytes_Resize
 from cpython.dict cimport PyDict_Copy, PyDict_SetDefault
+from cpython.number cimport PyNumber_Index
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -54,6 +55,10 @@ from .errors import (
     InvalidMessageLength,
     InvalidPayloadLength,
     TruncatedStreamError,
+    buffer_error,
+    closed_error,
+    decoder_error,
+    events_error,
     header_error,
 )
 from .message import (
@@ -102,6 +107,19 @@ cdef struct cached_str:
     char middle[CACHE_MAX_LENGTH - 16]
 
 fsmr_crc32_init()
+
+
+cdef int _get_bytes(object data, Py_buffer *view) except -1:
+    """PyObject_GetBuffer(data, view, PyBUF_SIMPLE), its refusal worded by
+    errors.buffer_error, as the pure twins word it (whatever the exporter said)."""
+    try:
+        PyObject_GetBuffer(data, view, PyBUF_SIMPLE)
+    except (TypeError, BufferError, ValueError):
+        error = buffer_error(data)
+        if error is None:
+            raise
+        raise error from None
+    return 0
 
 
 def crc32(data, value=0):
@@ -295,6 +313,7 @@ cdef class Decoder:
     cdef bytes _payload  # the payload of the message being assembled
     cdef object _error
     cdef bint _busy
+    cdef bint _closed  # close() was called: feed() refuses
     cdef cached_str _strings[CACHE_SLOTS]
     cdef cached_block _blocks[BLOCK_SLOTS]
     cdef unsigned int _next_block
@@ -322,6 +341,7 @@ cdef class Decoder:
             self._dec.buffer_payloads_from = NOGIL_WORK
             self._payload = None
             self._error = None
+            self._closed = False
             self._convert = convert
             self._drop_blocks()
         finally:
@@ -551,11 +571,13 @@ cdef class Decoder:
             else:
                 raise _framing_error(&err)
 
-    def feed(self, data, dict events=None):
+    def feed(self, data, events=None):
         cdef Py_buffer view
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        if events is not None and type(events) is not dict:
+            raise events_error(events)
+        _get_bytes(data, &view)
         try:
-            return self._feed(<const uint8_t *>view.buf, <size_t>view.len, events)
+            return self._feed(<const uint8_t *>view.buf, <size_t>view.len, <dict>events)
         finally:
             PyBuffer_Release(&view)
 
@@ -569,6 +591,8 @@ cdef class Decoder:
                 # traceback: a caller that keeps feeding a failed decoder
                 # would grow it without bound.
                 raise self._error.with_traceback(None)
+            if self._closed:
+                raise closed_error("Decoder", "feed")
             try:
                 self._run(data, size, out, events)
             except BaseException as exc:
@@ -589,6 +613,7 @@ cdef class Decoder:
     def close(self):
         self._enter("close")
         try:
+            self._closed = True
             if self._error is not None:
                 raise self._error.with_traceback(None)
             if self._dec.have:
@@ -713,6 +738,7 @@ cdef class ChunkedDecoder:
     cdef object _error
     cdef Py_ssize_t _unused
     cdef bint _done
+    cdef bint _closed  # close() was called: feed() refuses
 
     def __cinit__(self):
         fsmr_chunked_init(&self._dec)
@@ -735,16 +761,18 @@ cdef class ChunkedDecoder:
         cdef fsmr_chunked_status status = FSMR_CHUNKED_NEED_INPUT
         cdef size_t written = 0, consumed = 0
         cdef PyObject *out = NULL
-        cdef bint failed, was_done
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        cdef bint failed, was_done, closed
+        _get_bytes(data, &view)
         try:
             # The body's data is never longer than the bytes that carry it.
             out = _new_bytes(NULL, view.len)
             with cython.critical_section(self):
-                failed, was_done = self._error is not None, self._done
-                if was_done:
+                closed, failed, was_done = self._closed, self._error is not None, self._done
+                if closed or failed:
+                    pass
+                elif was_done:
                     self._unused += view.len
-                elif not failed:
+                else:
                     status = fsmr_chunked_decode(&self._dec, <const uint8_t *>view.buf, <size_t>view.len,
                                                  <uint8_t *>PyBytes_AS_STRING(<object>out), &written, &consumed,
                                                  &err)
@@ -753,6 +781,8 @@ cdef class ChunkedDecoder:
                         self._unused = view.len - consumed
             if failed:
                 raise self._error.with_traceback(None)
+            if closed:
+                raise closed_error("ChunkedDecoder", "feed")
             if status == FSMR_CHUNKED_ERROR:
                 self._error = ChunkedEncodingError(_CHUNK_PROBLEMS[err.code], err.offset, err.found)
                 if written == 0:
@@ -769,6 +799,7 @@ cdef class ChunkedDecoder:
     def close(self):
         cdef fsmr_error err
         cdef fsmr_error_code code
+        self._closed = True
         if self._error is not None:
             raise self._error.with_traceback(None)
         with cython.critical_section(self):

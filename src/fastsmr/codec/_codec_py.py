@@ -15,6 +15,7 @@ from binascii import crc32 as _crc32
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, cast
 
 from ._body_py import BodyReader
+from ._buffer_py import byte_view
 from ._chunked_py import ChunkedDecoder
 from .errors import (
     ChecksumMismatch,
@@ -25,6 +26,8 @@ from .errors import (
     InvalidMessageLength,
     InvalidPayloadLength,
     TruncatedStreamError,
+    closed_error,
+    events_error,
     header_error,
 )
 from .message import (
@@ -73,12 +76,7 @@ def crc32(data: Any, value: int = 0) -> int:
 
 
 def _as_bytes(data: Any) -> bytes:
-    if type(data) is bytes:
-        return data
-    view = memoryview(data)
-    if not view.c_contiguous:
-        raise BufferError("feed() needs a contiguous buffer")
-    return view.tobytes()
+    return data if type(data) is bytes else byte_view(data).tobytes()
 
 
 class Message:
@@ -277,7 +275,7 @@ class Decoder:
 
     __slots__ = (
         "_pieces", "_have", "_total", "_offset", "_max_payload", "_max_headers", "_error", "_blocks", "_convert",
-        "_busy",
+        "_busy", "_closed",
     )
     _busy: LockType
 
@@ -309,6 +307,7 @@ class Decoder:
             self._total = 0  # its total_length once its prelude was validated
             self._offset = 0  # stream offset of the next message
             self._error: DecodeError | None = None
+            self._closed = False  # close() was called: feed() refuses
             # Header blocks already parsed: a stream repeats the same few.
             self._blocks: Dict[bytes, Dict[str, Any]] = {}
         finally:
@@ -364,6 +363,8 @@ class Decoder:
         Malformed bytes raise a ``fastsmr.DecodeError`` subclass. If the chunk
         completed messages before the bad bytes, those are returned and the error
         is raised by the next call (``feed`` or ``close``), as by every later one.
+        ``data`` that is not bytes-like raises ``TypeError``, a buffer whose bytes
+        are not contiguous ``BufferError`` (CPython's words for both).
 
         ``events`` serves integrations that want botocore's event shapes: it
         maps an ``:event-type`` to a payload member name, or to None. A
@@ -371,15 +372,20 @@ class Decoder:
         or exception) then comes back as ``{event_type: {member: payload}}``,
         or as the payload bytes alone for None, after the same validation.
         """
+        if events is not None and events.__class__ is not dict:
+            raise events_error(events)
+        data = _as_bytes(data)
         busy = self._busy
         _enter(busy, "feed")
         try:
             if self._error is not None:
                 # Reset the traceback: each re-raise would otherwise prepend to it.
                 raise self._error.with_traceback(None)
+            if self._closed:
+                raise closed_error("Decoder", "feed")
             out: List[Message] = []
             try:
-                self._feed(_as_bytes(data), out, events)
+                self._feed(data, out, events)
             except DecodeError as exc:
                 self._error = exc
                 if not out:
@@ -489,7 +495,9 @@ class Decoder:
 
         Raises the pending error, if any, or ``TruncatedStreamError`` (its
         ``remaining`` counts the bytes left over) if the stream ended inside a
-        message.
+        message. Every later call raises the error this one raised; if it
+        raised none, ``feed`` raises ``ValueError``, as a closed file does, and
+        ``close`` returns None again.
 
         >>> import fastsmr
         >>> d = fastsmr.Decoder()
@@ -503,6 +511,7 @@ class Decoder:
         busy = self._busy
         _enter(busy, "close")
         try:
+            self._closed = True
             if self._error is not None:
                 raise self._error.with_traceback(None)
             if self._have:

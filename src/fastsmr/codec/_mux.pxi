@@ -238,7 +238,7 @@ cdef class Mux:
             raise RuntimeError("a Mux is used by one thread at a time")
         if self._m == NULL:
             self._busy = False
-            raise ValueError("the Mux is closed")
+            raise _muxing.closed()
         return 0
 
     cdef void _leave(self) noexcept:
@@ -256,35 +256,36 @@ cdef class Mux:
     def __len__(self):
         return len(self._bodies)
 
-    def add(self, key, int fd, buffered=b"", timeout=None, text=None, relay=None, size_t limit=_muxing.DEFAULT_LIMIT):
+    def add(self, key, fd, buffered=b"", timeout=None, text=None, relay=None, size_t limit=_muxing.DEFAULT_LIMIT):
         """Read the body on socket ``fd`` from now on, reported under ``key`` (see ``_mux_py.Mux.add``)."""
         cdef fsmr_mux_body *b
         cdef Py_buffer view
-        cdef double t = -1.0 if timeout is None else float(timeout)
+        cdef int c_fd
+        timeout = _muxing.check_timeout(timeout)
+        cdef double t = -1.0 if timeout is None else timeout
         cdef int code = _text_code(text)
         cdef int relay_fd = -1 if relay is None else relay
-        if timeout is not None and not t >= 0:
-            raise _muxing.bad_timeout()
         if relay is not None and relay_fd < 0:
             raise ValueError("relay must be a file descriptor")
-        self._enter()
+        _get_bytes(buffered, &view)  # refused before anything is added
         try:
-            if key in self._bodies:
-                raise _muxing.already_read(key)
-            b = fsmr_mux_add(self._m, <void *>key, fd, t, code, relay_fd, limit)
-            if b == NULL:
-                if errno == EEXIST:
-                    raise _muxing.descriptor_taken(fd, relay)
-                PyErr_SetFromErrno(OSError)
-            Py_INCREF(key)
-            self._bodies[key] = <size_t>b
-            PyObject_GetBuffer(buffered, &view, PyBUF_SIMPLE)
+            self._enter()
             try:
+                if key in self._bodies:
+                    raise _muxing.already_read(key)
+                c_fd = PyNumber_Index(fd)  # what os.dup() takes: an int, not a float or a str
+                b = fsmr_mux_add(self._m, <void *>key, c_fd, t, code, relay_fd, limit)
+                if b == NULL:
+                    if errno == EEXIST:
+                        raise _muxing.descriptor_taken(fd, relay)
+                    PyErr_SetFromErrno(OSError)
+                Py_INCREF(key)
+                self._bodies[key] = <size_t>b
                 fsmr_mux_feed(self._m, b, <const uint8_t *>view.buf, <size_t>view.len)
             finally:
-                PyBuffer_Release(&view)
+                self._leave()
         finally:
-            self._leave()
+            PyBuffer_Release(&view)
 
     def remove(self, key):
         self._enter()
@@ -300,20 +301,20 @@ cdef class Mux:
         cdef Py_buffer view
         cdef int r
         cdef fsmr_mux_body *b
-        self._enter()
+        _get_bytes(data, &view)  # refused whether or not the key is read, as by the pure twin
         try:
-            b = self._body(key)
-            if b == NULL:
-                return
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            self._enter()
             try:
+                b = self._body(key)
+                if b == NULL:
+                    return
                 r = fsmr_mux_send(self._m, b, <const uint8_t *>view.buf, <size_t>view.len)
+                if r < 0:
+                    raise MemoryError()
             finally:
-                PyBuffer_Release(&view)
-            if r < 0:
-                raise MemoryError()
+                self._leave()
         finally:
-            self._leave()
+            PyBuffer_Release(&view)
 
     def flush(self, key):
         cdef fsmr_mux_body *b
@@ -430,6 +431,8 @@ cdef class Mux:
         return MemoryError()
 
     def close(self):
+        if self._m == NULL:  # closed already: a no-op, as for a file
+            return
         self._enter()
         try:
             self._free()

@@ -42,6 +42,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from ._buffer_py import byte_view
 from ._chunked_py import ChunkedDecoder
 from .muxing import (
     DEFAULT_LIMIT,
@@ -50,7 +51,8 @@ from .muxing import (
     FLUSHED,
     DownstreamFailed,
     already_read,
-    bad_timeout,
+    check_timeout,
+    closed,
     descriptor_taken,
     downstream_timeout,
     read_timeout,
@@ -129,9 +131,17 @@ class Mux:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise closed()
 
     def fileno(self) -> int:
-        """A descriptor that is readable when ``poll(0)`` may have something to report (for an event loop)."""
+        """A descriptor that is readable when ``poll(0)`` may have something to report (for an event loop),
+        -1 once closed."""
+        if self._closed:
+            return -1
         return self._selector.fileno() if hasattr(self._selector, "fileno") else -1
 
     def __len__(self) -> int:
@@ -149,12 +159,13 @@ class Mux:
         with at most ``limit`` bytes waiting before ``fd`` is left unread.
         ``text`` must be None: this multiplexer does not make text.
         """
+        timeout = check_timeout(timeout)
         if text is not None:
             raise ValueError("this multiplexer does not make text (TEXT_FORMATS is empty)")
+        view = byte_view(buffered)
+        self._check_open()
         if key in self._bodies:
             raise already_read(key)
-        if timeout is not None and timeout < 0:
-            raise bad_timeout()
         sock = socket.socket(fileno=os.dup(fd))
         sock.setblocking(False)
         # The relay's file description is shared with the caller's socket: it
@@ -169,11 +180,12 @@ class Mux:
                 downstream.close()
             raise descriptor_taken(fd, relay) from None
         self._bodies[key] = body
-        if buffered:
-            self._feed(body, buffered)
+        if view:
+            self._feed(body, view.tobytes())
 
     def remove(self, key: Any) -> None:
         """Stop reading ``key``'s body and drop what waits for its relay (nothing more is reported for it)."""
+        self._check_open()
         body = self._bodies.pop(key, None)
         self._ready.pop(key, None)
         if body is not None:
@@ -181,16 +193,19 @@ class Mux:
 
     def send(self, key: Any, data: bytes) -> None:
         """Queue ``data`` for ``key``'s relay (written as the downstream takes it)."""
+        view = byte_view(data)
+        self._check_open()
         body = self._bodies.get(key)
-        if body is None or body.relay is None or body.relay_end is not None or not data:
+        if body is None or body.relay is None or body.relay_end is not None or not view:
             return
-        body.down += data
+        body.down += view
         self._queued(body)
 
     def flush(self, key: Any) -> None:
         """``key``'s relay gets nothing more: stop reading its body if it is still
         read, and report ``FLUSHED`` once the downstream took every byte.
         A key no longer read is ignored, here as in :meth:`send` and :meth:`hold`."""
+        self._check_open()
         body = self._bodies.get(key)
         if body is None:
             return
@@ -208,6 +223,7 @@ class Mux:
 
     def hold(self, key: Any, held: bool) -> None:
         """Leave ``key``'s body unread (``held``), or read it again."""
+        self._check_open()
         body = self._bodies.get(key)
         if body is None or body.held == bool(held):
             return
@@ -229,6 +245,7 @@ class Mux:
 
         It returns early, possibly empty, when :meth:`wake` is called.
         """
+        self._check_open()
         until = None if timeout is None else time.monotonic() + timeout
         while not self._ready:
             now = time.monotonic()
@@ -270,14 +287,19 @@ class Mux:
         return reports
 
     def timeout(self) -> Optional[float]:
-        """Seconds until a body's timeout runs out (None: no body has one)."""
+        """Seconds until a body's timeout runs out (None: no body has one, or the Mux is closed)."""
         deadlines = [b.deadline for b in self._bodies.values() if b.deadline is not None and b.waiting_for()]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def close(self) -> None:
-        """Stop reading every body (their sockets stay open) and free the selector."""
+        """Stop reading every body (their sockets stay open) and free the selector;
+        every later call but this one, :meth:`wake`, :meth:`timeout` and
+        :meth:`fileno` raises ``ValueError``."""
+        if self._closed:
+            return
         for key in list(self._bodies):
             self.remove(key)
+        self._closed = True
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

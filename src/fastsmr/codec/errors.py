@@ -24,6 +24,12 @@ __all__ = [
     "MAX_CHUNK_LINE",
     "TYPE_NAMES",
     "header_error",
+    "buffer_error",
+    "not_bytes_like",
+    "not_contiguous",
+    "events_error",
+    "decoder_error",
+    "closed_error",
 ]
 
 #: The wire's header value types by code (DESIGN.md, "The wire format").
@@ -334,3 +340,65 @@ class ChunkedEncodingError(DecodeError):
         super().__init__(f"invalid chunked transfer coding at offset {offset}: {reason}", offset)
         self.problem = problem
         self.found = found
+
+
+# --- what a caller passed wrong: the same class and words from both backends -----------
+
+
+def buffer_error(data: Any) -> Optional[Exception]:
+    """The error for ``data`` fed to a decoder that cannot read it as one run of
+    bytes, or None if it can (the caller's own error then stands).
+
+    CPython's convention (``PyObject_GetBuffer``, which ``zlib.crc32`` and
+    ``bytes.join`` use): ``TypeError`` for an object without the buffer
+    protocol (:func:`not_bytes_like`), ``BufferError`` for a buffer whose
+    bytes are not contiguous, a strided memoryview or a Fortran-ordered array
+    (:func:`not_contiguous`). A buffer of any item format (``array("I")``) is
+    read as its bytes.
+
+    >>> buffer_error("text")
+    TypeError("a bytes-like object is required, not 'str'")
+    >>> buffer_error(memoryview(b"abcd")[::2])
+    BufferError('memoryview: underlying buffer is not C-contiguous')
+    >>> buffer_error(bytearray(b"ab")) is None
+    True
+    """
+    try:
+        with memoryview(data) as view:
+            if view.c_contiguous:
+                return None
+    except TypeError:
+        return not_bytes_like(data)
+    except ValueError:  # a released memoryview: its own error says so
+        return None
+    return not_contiguous(data)
+
+
+def not_bytes_like(data: Any) -> TypeError:
+    """``data`` has no buffer: CPython's words."""
+    return TypeError(f"a bytes-like object is required, not '{type(data).__name__}'")
+
+
+def not_contiguous(data: Any) -> BufferError:
+    """``data``'s bytes are not one run: CPython's words for a memoryview's."""
+    return BufferError(f"{type(data).__name__}: underlying buffer is not C-contiguous")
+
+
+def events_error(events: Any) -> TypeError:
+    """``feed(data, events)`` and ``BodyReader.read(events)`` take a dict or None."""
+    return TypeError(f"events must be a dict or None, not {type(events).__name__}")
+
+
+def decoder_error(decoder: Any) -> TypeError:
+    """A ``BodyReader`` decodes with a ``Decoder`` of its own backend."""
+    kind = type(decoder)
+    return TypeError(f"decoder must be a Decoder of the BodyReader's backend, not {kind.__module__}.{kind.__qualname__}")
+
+
+def closed_error(owner: str, call: str) -> ValueError:
+    """``call`` on a decoder whose ``close()`` ended its stream (a ``ValueError``, as a closed file raises).
+
+    >>> closed_error("Decoder", "feed")
+    ValueError('Decoder.feed() was called after close(): its stream is over')
+    """
+    return ValueError(f"{owner}.{call}() was called after close(): its stream is over")

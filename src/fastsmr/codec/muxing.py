@@ -20,8 +20,11 @@ A ``Mux.poll`` report is ``(key, parts, events, handover, end)``:
 
 from __future__ import annotations
 
+from typing import Optional
+
 __all__ = ["END", "END_UNUSED", "FLUSHED", "DEFAULT_LIMIT", "TEXT_FORMATS", "DownstreamFailed",
-           "downstream_timeout", "read_timeout", "bad_timeout", "already_read", "descriptor_taken"]
+           "downstream_timeout", "read_timeout", "bad_timeout", "check_timeout", "already_read", "descriptor_taken",
+           "closed"]
 
 #: The response was read to its last chunk; its connection can carry another request.
 END = 1
@@ -64,6 +67,22 @@ def read_timeout(timeout: float) -> TimeoutError:
 
 def bad_timeout() -> ValueError:
     return ValueError("timeout must be >= 0 or None")
+
+
+def check_timeout(timeout: object) -> Optional[float]:
+    """``Mux.add``'s ``timeout``: None, or a number of seconds >= 0 (as a float)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    if not timeout >= 0:  # NaN included
+        raise bad_timeout()
+    return float(timeout)
+
+
+def closed() -> ValueError:
+    """A call on a ``Mux`` after its ``close()`` (a ``ValueError``, as a closed file raises)."""
+    return ValueError("the Mux is closed")
 
 
 def already_read(key: object) -> ValueError:

@@ -343,14 +343,13 @@ class Reader:
                     yield undelivered.popleft()
         finally:
             # A loop left with break is closed by the event loop later, perhaps
-            # while a newer abatches() runs: the watch and the relays are then
-            # that one's, and stay.
+            # while a newer abatches() runs: the watch is then that one's, and
+            # stays. The relays stay in any case: they send what was read and
+            # wait for the next loop's events (cancelled, they would lose what
+            # they hold, and the next loop's would go nowhere); close() ends them.
             if self._woken is ready:
                 loop.remove_reader(fd)
                 self._woken = None
-                for stream in list(self._streams):
-                    if stream._asgi is not None:
-                        stream._asgi.cancel()
 
     def _empty(self, stream: Stream) -> Any:
         return [] if stream.text is None else b""
@@ -527,7 +526,13 @@ class _AsgiRelay:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise TypeError("a stream relayed to an ASGI send is read with abatches()") from None
-        self.reader = reader
+        # Weak, as Stream._reader is: the C multiplexer holds the stream by a
+        # reference the cycle collector cannot see, and the stream holds this
+        # relay, so a strong one would keep a reader dropped without close()
+        # (and every connection it reads) for ever. The task's frame looks it
+        # up after each await for the same reason.
+        self._reader = weakref.ref(reader)
+        self.limit = reader._limit
         self.stream = stream
         self.queue: Deque[bytes] = deque()
         self.waiting = 0
@@ -539,7 +544,7 @@ class _AsgiRelay:
     def push(self, data: bytes) -> None:
         self.queue.append(data)
         self.waiting += len(data)
-        if not self.held and self.waiting > self.reader._limit:
+        if not self.held and self.waiting > self.limit:
             self._hold(True)
         self.wakeup.set()
 
@@ -549,11 +554,12 @@ class _AsgiRelay:
 
     def _hold(self, held: bool) -> None:
         self.held = held
-        if not self.stream._upstream_over and self.stream in self.reader._streams:
-            self.reader._core.hold(self.stream, held)
+        reader = self._reader()
+        if reader is not None and not self.stream._upstream_over and self.stream in reader._streams:
+            reader._core.hold(self.stream, held)
 
     async def run(self) -> None:
-        reader, stream, send = self.reader, self.stream, self.stream.relay_to
+        stream, send = self.stream, self.stream.relay_to
         error: Optional[BaseException] = None
         try:
             while True:
@@ -561,7 +567,7 @@ class _AsgiRelay:
                     data = self.queue.popleft()
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                     self.waiting -= len(data)
-                    if self.held and self.waiting <= reader._limit // 2:
+                    if self.held and self.waiting <= self.limit // 2:
                         self._hold(False)
                 if self.ending:
                     break
@@ -569,9 +575,14 @@ class _AsgiRelay:
                 await self.wakeup.wait()
         except Exception as failure:  # the downstream client left: this stream ends, alone
             error = failure
-            if not stream._upstream_over:
+            reader = self._reader()
+            if reader is not None and not stream._upstream_over:
                 reader._core.remove(stream)
                 reader._release(stream)
+        stream._asgi = None  # the relay is over: no cycle keeps it and its task until a collection
+        reader = self._reader()
+        if reader is None:  # dropped: its streams were closed then
+            return
         reader._finish(stream, error)
         reader._ended.append((stream, b""))
         if reader._woken is not None:
