@@ -439,6 +439,8 @@ class TextDecoder:
         found, line, start = _NO_LINES, b"", 0  # the JSON lines read, for the offset of an error in one
         if part.__class__ is not bytes:
             part = part_bytes(part)
+        if TYPE_CHECKING:  # the check above, which pyright does not follow
+            assert isinstance(part, bytes)
         try:
             if framing == "sse":
                 sse = self._sse
@@ -466,8 +468,6 @@ class TextDecoder:
                 if sse._block is not None:  # None: no event is open (the usual token part)
                     self._hold_event(part)
             elif framing == "jsonl":
-                if TYPE_CHECKING:
-                    assert isinstance(part, bytes)  # made bytes above
                 fed = self._fed
                 self._fed = fed + len(part)
                 found = part.split(b"\n")
@@ -509,15 +509,13 @@ class TextDecoder:
             elif framing == "done":
                 self._after_done(self._sse.feed(part))
             else:
-                if TYPE_CHECKING:
-                    assert isinstance(part, bytes)  # made bytes above
                 return self._detect(part)
         except Exception as exc:
             if framing == "jsonl":
                 offset = _line_offset(found, line, start)
             elif framing == "text" and isinstance(exc, UnicodeDecodeError):
                 exc = self._not_utf8(exc, out)
-            if exc.__class__ is TextDecodeError:
+            if isinstance(exc, TextDecodeError):
                 self._locate(exc, offset, part)
             return self._fail(out, exc, offset)
         return out
@@ -564,7 +562,7 @@ class TextDecoder:
         except Exception as exc:
             if framing == "text" and isinstance(exc, UnicodeDecodeError):
                 exc = self._not_utf8(exc, out)
-            if exc.__class__ is TextDecodeError:
+            if isinstance(exc, TextDecodeError):
                 self._locate(exc, offset, b"\n\n")  # what the SSE parser's close() fed
             return self._fail(out, exc, offset)
         return out
