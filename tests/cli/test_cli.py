@@ -777,9 +777,9 @@ def test_demo_whose_endpoint_dies_says_so_on_one_line(backend_env):
     assert proc.returncode == 1
     *progress, last = stderr.decode().splitlines()
     assert all(line.startswith("measuring: ") for line in progress)
-    assert last.startswith("fastsmr demo: the local endpoint (a child process) stopped answering: the endpoint closed "
+    assert last.startswith("fastsmr demo: the local endpoint (a child process) failed: the endpoint closed "
                            "the connection before the end of the response (") or \
-        last.startswith("fastsmr demo: the local endpoint (a child process) stopped answering: the connection failed ("), last
+        last.startswith("fastsmr demo: the local endpoint (a child process) failed: the connection failed ("), last
     assert last.endswith("; run the demo again")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -157,6 +158,13 @@ def test_raw_text_errors_name_the_stream_offset_whatever_the_parts(stream, offse
         got, error = outcome(parts, "raw")
         assert "".join(got) == stream[:offset].decode()
         assert type(error) is TextDecodeError and (error.offset, error.found, error.reason) == (offset, found, reason)
+
+
+def test_the_error_survives_pickling():  # multiprocessing workers hand errors back this way
+    error = outcome([b"ok ", b"\xe2\x28"], "raw")[1]
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is TextDecodeError and str(again) == str(error)
+    assert (again.offset, again.found, again.start, again.end, again.object) == (3, b"\xe2", 0, 1, b"\xe2(")
 
 
 def test_a_character_split_across_parts_is_text():

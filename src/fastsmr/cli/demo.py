@@ -270,7 +270,7 @@ def _endpoint_failed(server: ServerProcess, exc: BaseException) -> str:
     """One line for a demo whose endpoint stopped answering: what the client saw, what the endpoint said."""
     found = connection_failure(exc, _READ_TIMEOUT)
     said = server.failure().strip().splitlines()
-    return (f"the local endpoint (a child process) stopped answering: {found[0] if found else exc}"
+    return (f"the local endpoint (a child process) failed: {found[0] if found else exc}"
             + (f"; it wrote: {said[-1]}" if said else "") + "; run the demo again")
 
 

@@ -61,6 +61,10 @@ def _causes(exc: BaseException) -> Any:
         todo.extend(e for e in (error.__cause__, error.__context__) if e is not None)
 
 
+#: The connection errors of urllib3 and botocore, by package and name (neither is imported to name them).
+_CONNECTION_ERRORS = {"urllib3.HTTPError", "botocore.HTTPClientError", "botocore.ConnectionError"}
+
+
 def connection_failure(exc: BaseException, read_timeout: float) -> Optional[Tuple[str, Optional[str]]]:
     """What happened to a connection that failed mid-stream, and what to try
     if something more specific than trying again: ``(what, hint)``; None if
@@ -89,7 +93,8 @@ def connection_failure(exc: BaseException, read_timeout: float) -> Optional[Tupl
                 or type(cause).__name__ == "ConnectionClosedError"  # botocore's
                 or "Response ended prematurely" in str(cause)):  # urllib3's chunked reads
             return closed, None
-    if not (isinstance(exc, OSError) or type(exc).__module__.partition(".")[0] in ("urllib3", "botocore")):
+    classes = {f"{c.__module__.partition('.')[0]}.{c.__name__}" for c in type(exc).__mro__}
+    if not (isinstance(exc, OSError) or classes & _CONNECTION_ERRORS):
         return None
     reasons = [cause.strerror for cause in _causes(exc) if isinstance(cause, OSError) and cause.strerror]
     return f"the connection failed ({reasons[-1] if reasons else exc})", None

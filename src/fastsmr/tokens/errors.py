@@ -3,7 +3,7 @@ and errors that the model server wrote into its own output."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 __all__ = ["ModelServerError", "TextDecodeError", "TextStreamError"]
 
@@ -130,7 +130,16 @@ class TextDecodeError(TextStreamError, UnicodeDecodeError):
             "past such bytes (U+FFFD in their place)"
         )
 
+    def __reduce__(self) -> Tuple[Any, ...]:  # UnicodeDecodeError's arguments, then the attributes set here
+        return (_rebuild_decode_error, (self.object, self.start, self.end, self.reason, self.__dict__))
+
     def __str__(self) -> str:
         if self.line == self.found:  # nothing more to show than the bytes named
             return f"{self._where()}: {self.problem}. {self.hint}"
         return super().__str__()
+
+
+def _rebuild_decode_error(data: bytes, start: int, end: int, reason: str, state: Dict[str, Any]) -> TextDecodeError:
+    error = TextDecodeError(data, start, end, reason)
+    error.__dict__.update(state)
+    return error
