@@ -41,7 +41,7 @@ from .codec import (
 )
 from .tokens.lines import lines
 from .tokens.sse import SSEEvent, sse_events
-from .tokens.text import ModelServerError, TextStreamError, text_stream
+from .tokens.text import ModelServerError, TextDecodeError, TextStreamError, text_stream
 
 __version__ = "0.1.0"
 
@@ -81,6 +81,7 @@ __all__ = [
     "TruncatedStreamError",
     "ChunkedEncodingError",
     "TextStreamError",
+    "TextDecodeError",
     "ModelServerError",
     "FastsmrWarning",
     "BotocoreCompatibilityWarning",

@@ -15,7 +15,7 @@ from ._extras import needs
 from .tokens.lines import BytesLike, LineSplitter
 from .tokens.parts import check_parts
 from .tokens.sse import SSEEvent, SSEParser
-from .tokens.text import Format, TextDecoder
+from .tokens.text import Format, Reasoning, TextDecoder
 
 if TYPE_CHECKING:  # types-aiobotocore types it; at run time aiobotocore is imported on the first call only
     from aiobotocore.eventstream import AioEventStream
@@ -80,7 +80,7 @@ async def _events(parser: SSEParser, parts: AsyncIterable[BytesLike]) -> AsyncIt
 
 
 def text_stream(
-    parts: AsyncIterable[BytesLike], format: Format = "auto", *, errors: str = "strict"
+    parts: AsyncIterable[BytesLike], format: Format = "auto", *, errors: str = "strict", reasoning: Reasoning = "raise"
 ) -> AsyncIterator[str]:
     """Async :func:`fastsmr.text_stream`: the generated text, token by token.
 
@@ -89,7 +89,7 @@ def text_stream(
     ...         print(text, end="")
     """
     check_parts(parts, "aio.text_stream")
-    return _texts(TextDecoder(format, errors), parts)  # bad arguments fail here, not at the first next()
+    return _texts(TextDecoder(format, errors, reasoning), parts)  # bad arguments fail here, not at the first next()
 
 
 async def _texts(decoder: TextDecoder, parts: AsyncIterable[BytesLike]) -> AsyncIterator[str]:

@@ -6,8 +6,10 @@ import base64
 import json
 import os
 import queue
+import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -220,14 +222,19 @@ def test_invoke_model_error(env, endpoint):
     assert len(err(result).splitlines()) == 1
 
 
+FOUR = f"after 4 payload parts ({len(generate_text(4).encode())} bytes)"
+CUT_SHORT = "; the answer is cut short: try again, and if it recurs, see the endpoint's own output\n"
+
+
 @pytest.mark.parametrize(
     "fault, message",
     [
-        ("model-stream-error", "fastsmr invoke: ModelStreamError: "),
-        ("internal-stream-failure", "fastsmr invoke: InternalStreamFailure: "),
-        ("bad-crc", "fastsmr invoke: the stream failed: "),
-        ("truncate", "fastsmr invoke: the stream failed: "),
-        ("reset", "fastsmr invoke: the stream failed: "),
+        ("model-stream-error", r"fastsmr invoke: ModelStreamError: .+\n"),
+        ("internal-stream-failure", r"fastsmr invoke: InternalStreamFailure: .+\n"),
+        ("bad-crc", rf"fastsmr invoke: the stream failed {re.escape(FOUR)}: message CRC mismatch in the message at "
+                    r"offset \d+: expected 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\n"),
+        ("truncate", rf"fastsmr invoke: the stream failed {re.escape(FOUR)}: stream ended inside the message at "
+                     r"offset \d+: \d+ bytes left over\n"),
     ],
 )
 def test_invoke_stream_faults(env, endpoint, fault, message):
@@ -236,8 +243,109 @@ def test_invoke_stream_faults(env, endpoint, fault, message):
     )
     assert result.returncode == 1
     assert out(result) == generate_text(4)  # what arrived before the fault was printed
-    assert err(result).startswith(message)
-    assert len(err(result).splitlines()) == 1
+    assert re.fullmatch(message, one_line(result)), err(result)
+
+
+def test_invoke_reset_mid_stream_is_one_sentence(backend_env, endpoint):
+    result = invoke(
+        backend_env, endpoint, "raw", "--custom-attributes", "fastsmr-tokens=10; fastsmr-fault=reset; fastsmr-fail-after=4"
+    )
+    assert result.returncode == 1
+    assert out(result) == generate_text(4)
+    # The reset reaches the client as ECONNRESET or, if it reads the end of the data first, as a body cut short.
+    assert re.fullmatch(
+        rf"fastsmr invoke: the stream broke {re.escape(FOUR)}: the endpoint (reset the connection \(Connection reset "
+        r"by peer\)|closed the connection before the end of the response \(invalid chunked transfer coding at offset "
+        rf"\d+: [^;]+\)){re.escape(CUT_SHORT)}", one_line(result)), err(result)
+    assert "Connection broken" not in err(result)  # urllib3's tuple, no sentence
+
+
+class CutServer:
+    """A server on 127.0.0.1 that answers each request with one PayloadPart of
+    the body it was given, in chunked transfer coding, then (``how``) closes
+    the connection before the last chunk, resets it, or goes quiet."""
+
+    def __init__(self, how: str, payload: bytes = b"Hello ") -> None:
+        self.how = how
+        self.message = fastsmr.encode({":message-type": "event", ":event-type": "PayloadPart"}, payload)
+        self.sent = len(b"%x\r\n" % len(self.message)) + len(self.message) + 2  # bytes of the body sent
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(TIMEOUT)
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(TIMEOUT)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+                         b"x-amzn-Invoked-Production-Variant: v\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + b"%x\r\n" % len(self.message) + self.message + b"\r\n")
+            if self.how == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif self.how == "quiet":
+                self.done.wait(TIMEOUT)
+
+    def __enter__(self) -> "CutServer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.done.set()
+        self.sock.close()
+        self.thread.join(TIMEOUT)
+
+
+CLOSED = ("the endpoint closed the connection before the end of the response (invalid chunked transfer coding at "
+          "offset {sent}: the body ended before the last chunk)" + CUT_SHORT)
+QUIET = ("the endpoint sent nothing for 1 s (--read-timeout); the answer is cut short: a model that pauses longer needs "
+         "a larger --read-timeout\n")
+
+
+@pytest.mark.parametrize("how, what, mode", [("close", CLOSED, "text"), ("close", CLOSED, "--events"),
+                                             ("quiet", QUIET, "text")])
+def test_invoke_connection_failures_mid_stream_are_one_sentence(backend_env, how, what, mode):
+    with CutServer(how) as server:
+        result = run(backend_env, "invoke", "raw", "--endpoint-url", server.url, "--body", "{}", "--read-timeout", "1",
+                     *([] if mode == "text" else [mode]))
+    assert result.returncode == 1
+    received = "after 1 event" if mode == "--events" else "after 1 payload part (6 bytes)"
+    assert one_line(result) == f"fastsmr invoke: the stream broke {received}: {what.format(sent=server.sent)}"
+    assert out(result) == ('{"PayloadPart": {"Bytes": "Hello "}}\n' if mode == "--events" else "Hello ")
+
+
+def test_invoke_reasoning(backend_env):
+    from support.token_streams import FIXTURES
+
+    stream = (FIXTURES / "vllm_reasoning_chat.sse").read_bytes()
+    first = stream.index(b"\n\ndata: ") + 2  # the chunk after the role's: the first with thinking
+    with CutServer("close", stream) as server:  # the whole stream in one part, then the connection closes
+        default = run(backend_env, "invoke", "raw", "--endpoint-url", server.url, "--body", "{}")
+    assert default.returncode == 1 and out(default) == ""
+    assert one_line(default).startswith(
+        f"fastsmr invoke: the stream failed: auto stream, byte {first}: a chunk whose delta "
+        "carries 'reasoning', a reasoning model's thinking (vLLM's reasoning parsers): ")
+    assert "fastsmr invoke --reasoning skip|include" in err(default)
+    for reasoning, answer in (("skip", "\n\n9.8 is greater."),
+                              ("include", "Okay, compare 9.11 and 9.8: 9.8 is 9.80.\n\n9.8 is greater.")):
+        with CutServer("close", stream) as server:
+            result = run(backend_env, "invoke", "raw", "--endpoint-url", server.url, "--body", "{}",
+                         "--reasoning", reasoning)
+        assert out(result) == answer  # the text, then the connection's end is reported
+        assert one_line(result).startswith("fastsmr invoke: the stream broke after 1 payload part (")
 
 
 def test_invoke_interrupted(env, endpoint):
@@ -648,6 +756,31 @@ def test_demo_quick_keeps_the_options_given(env):
     assert result.returncode == 0, err(result)
     assert "pseudo-text" not in out(result)
     assert len(demo_rows(out(result))[0]) == 4
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the endpoint's process in /proc (Linux)")
+def test_demo_whose_endpoint_dies_says_so_on_one_line(backend_env):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastsmr", "demo", "--quick", "--tokens", "200000", "--rounds", "20",
+         "--answer-tokens", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=backend_env,
+    )
+    try:
+        assert proc.stderr.readline().startswith(b"measuring: 0 of 20 rounds done")  # streaming from the endpoint
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as children:
+            (server,) = children.read().split()
+        os.kill(int(server), signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+        proc.wait(TIMEOUT)
+    assert proc.returncode == 1
+    *progress, last = stderr.decode().splitlines()
+    assert all(line.startswith("measuring: ") for line in progress)
+    assert last.startswith("fastsmr demo: the local endpoint (a child process) failed: the endpoint closed "
+                           "the connection before the end of the response (") or \
+        last.startswith("fastsmr demo: the local endpoint (a child process) failed: the connection failed ("), last
+    assert last.endswith("; run the demo again")
 
 
 def test_invoke_bidirectional_without_the_new_sdk_says_what_to_install(env):

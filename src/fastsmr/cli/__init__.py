@@ -42,7 +42,9 @@ from typing import Any, BinaryIO, Callable, Dict, NoReturn, Optional, Sequence
 from urllib.parse import urlsplit
 
 from .. import __version__
+from .failures import Received, connection_failure
 from ..tokens.text import FORMATS as TEXT_FORMATS
+from ..tokens.text import REASONING
 
 __all__ = ["main", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_UNREACHABLE", "EXIT_INTERRUPTED"]
 
@@ -245,6 +247,11 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--custom-attributes", help="CustomAttributes to send")
     invoke.add_argument(
         "--format", choices=TEXT_FORMATS, default="auto", help="model output format for text mode (default auto)"
+    )
+    invoke.add_argument(
+        "--reasoning", choices=REASONING, default="raise",
+        help="a reasoning model's thinking (OpenAI-compatible deltas' reasoning or reasoning_content), in text "
+        "mode: raise an error naming the field (default), skip it, or include it in the text",
     )
     invoke.add_argument(
         "--bidirectional",
@@ -569,21 +576,24 @@ def _invoke(args: argparse.Namespace) -> int:
     fastsmr.install()
     out = sys.stdout
     response = None
+    received = Received("event" if args.events else "payload part")
     try:
         response = client.invoke_endpoint_with_response_stream(**request)
         stream = response["Body"]
         if args.events:
             for event in stream:
+                received.parts += 1
                 out.write(json.dumps(_jsonable(event), ensure_ascii=False) + "\n")
                 out.flush()
         elif args.raw:
             binary: BinaryIO = out.buffer
-            for part in fastsmr.payload_parts(stream):
+            for part in received.count(fastsmr.payload_parts(stream)):
                 binary.write(part)
                 binary.flush()
         else:
             last = ""
-            for text in fastsmr.text_stream(fastsmr.payload_parts(stream), args.format):
+            parts = received.count(fastsmr.payload_parts(stream))
+            for text in fastsmr.text_stream(parts, args.format, reasoning=args.reasoning):
                 out.write(text)
                 out.flush()
                 last = text
@@ -605,21 +615,32 @@ def _invoke(args: argparse.Namespace) -> int:
     except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as exc:
         if response is None:  # before the endpoint answered: we could not reach it
             raise _Failure(_cannot_connect(client.meta.endpoint_url, exc, args), EXIT_UNREACHABLE) from None
+        raise _Failure(_stream_broke(exc, received, args), EXIT_ERROR) from None
+    except (fastsmr.TextStreamError, UnicodeDecodeError) as exc:  # the model's output: the message says where
         raise _Failure(f"the stream failed: {exc}", EXIT_ERROR) from None
     except (
         botocore.exceptions.BotoCoreError,  # incl. stream parser errors
         urllib3.exceptions.HTTPError,  # the connection broke mid-stream
         fastsmr.DecodeError,
-        fastsmr.TextStreamError,
-        UnicodeDecodeError,
         ConnectionError,
     ) as exc:
-        raise _Failure(f"the stream failed: {exc}", EXIT_ERROR) from None
+        raise _Failure(_stream_broke(exc, received, args), EXIT_ERROR) from None
     except OSError as exc:  # the socket's errors come wrapped (above): this is writing stdout
         raise _output_failed(exc) from None
     finally:
         fastsmr.uninstall()
     return EXIT_OK
+
+
+def _stream_broke(exc: BaseException, received: Received, args: argparse.Namespace) -> str:
+    """A stream that failed after the response began: its connection, or its event stream."""
+    found = connection_failure(exc, args.read_timeout)
+    if found is None:  # a corrupt event stream: the message names the offset
+        return f"the stream failed {received}: {exc}"
+    what, hint = found
+    logs = ("the endpoint's own output" if _is_loopback(args.endpoint_url)
+            else "the endpoint's logs (for SageMaker, in CloudWatch)")
+    return f"the stream broke {received}: {what}; the answer is cut short: {hint or f'try again, and if it recurs, see {logs}'}"
 
 
 def _invoke_bidirectional(args: argparse.Namespace) -> int:

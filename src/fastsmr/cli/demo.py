@@ -23,6 +23,8 @@ from typing import IO, Any, Callable, Dict, Iterator, List, NamedTuple, Optional
 import fastsmr
 from fastsmr.codec import _codec_py as _pure
 
+from .failures import connection_failure
+
 __all__ = ["run_demo", "ServerProcess", "cpu_per_token", "measure", "format_table"]
 
 
@@ -106,6 +108,9 @@ class ServerProcess:
         return self._stderr.read().decode("utf-8", "replace").strip()
 
 
+_READ_TIMEOUT = 60  # seconds the demo's client waits for the endpoint's data
+
+
 def make_client(url: str) -> Any:
     """A boto3 client for a local endpoint: dummy credentials, no retries."""
     import boto3
@@ -117,7 +122,7 @@ def make_client(url: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="fastsmr-demo",
         aws_secret_access_key="fastsmr-demo",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=_READ_TIMEOUT),
     )
 
 
@@ -264,39 +269,59 @@ def run_demo(
     reconfigure = getattr(out, "reconfigure", None)  # a TextIOWrapper's (TextIO does not promise it)
     if reconfigure is not None:
         reconfigure(errors="replace")  # a non-UTF-8 terminal gets '?' for the emoji
-    write = out.write
     with ServerProcess() as server:
-        client = make_client(server.url)
-        write("fastsmr demo: a local SageMaker-compatible endpoint in a child process; no network, no AWS account\n")
-        write(f"endpoint_url: {server.url}    fastsmr backend: {fastsmr.BACKEND}\n\n")
-        if answer_tokens:
-            pace = f"at {rate:g} tokens/s" if rate else "unpaced"
-            write(f"{answer_tokens} tokens of the endpoint's pseudo-text ({pace}), streamed through boto3 with "
-                  "fastsmr.install() and printed as they arrive:\n\n")
-            out.flush()
-            _stream_answer(client, answer_tokens, rate, write, out.flush)
-            write("\n\n")
-        write(f"Client CPU per token, median of {rounds} {'round' if rounds == 1 else 'rounds'}; each round streams "
-              f"{tokens:,} tokens once\nthrough every client below, and the speedup's min-max is over the rounds:\n")
-        out.flush()
-        on_terminal = status.isatty()
-        started = time.perf_counter()
+        try:
+            _run(server, tokens=tokens, rounds=rounds, answer_tokens=answer_tokens, rate=rate, out=out, status=status)
+        except (fastsmr.DecodeError, fastsmr.TextStreamError) as exc:
+            raise RuntimeError(_endpoint_failed(server, exc)) from None
+        except Exception as exc:  # urllib3's and botocore's errors, without importing them first
+            if type(exc).__module__.partition(".")[0] not in ("urllib3", "botocore"):
+                raise
+            raise RuntimeError(_endpoint_failed(server, exc)) from None
 
-        def progress(done: int) -> None:
-            line = f"measuring: {done} of {rounds} rounds done ({time.perf_counter() - started:.0f} s)"
-            status.write(f"\r{line}\033[K" if on_terminal else line + "\n")
-            status.flush()
 
-        progress(0)
-        rows = measure(client, tokens, rounds, progress)
-        if on_terminal:
-            status.write("\r\033[K")
-            status.flush()
-        for line in format_table(rows):
-            write(line + "\n")
-        write("\nCPU is this process's (time.process_time) over each whole call: request, response, every part;\n"
-              "fastsmr bench --case e2e-sync --streams 1 measures the same, and fastsmr bench much more.\n")
+def _endpoint_failed(server: ServerProcess, exc: BaseException) -> str:
+    """One line for a demo whose endpoint stopped answering: what the client saw, what the endpoint said."""
+    found = connection_failure(exc, _READ_TIMEOUT)
+    said = server.failure().strip().splitlines()
+    return (f"the local endpoint (a child process) failed: {found[0] if found else exc}"
+            + (f"; it wrote: {said[-1]}" if said else "") + "; run the demo again")
+
+
+def _run(server: ServerProcess, *, tokens: int, rounds: int, answer_tokens: int, rate: float, out: TextIO,
+         status: TextIO) -> None:
+    write = out.write
+    client = make_client(server.url)
+    write("fastsmr demo: a local SageMaker-compatible endpoint in a child process; no network, no AWS account\n")
+    write(f"endpoint_url: {server.url}    fastsmr backend: {fastsmr.BACKEND}\n\n")
+    if answer_tokens:
+        pace = f"at {rate:g} tokens/s" if rate else "unpaced"
+        write(f"{answer_tokens} tokens of the endpoint's pseudo-text ({pace}), streamed through boto3 with "
+              "fastsmr.install() and printed as they arrive:\n\n")
         out.flush()
+        _stream_answer(client, answer_tokens, rate, write, out.flush)
+        write("\n\n")
+    write(f"Client CPU per token, median of {rounds} {'round' if rounds == 1 else 'rounds'}; each round streams "
+          f"{tokens:,} tokens once\nthrough every client below, and the speedup's min-max is over the rounds:\n")
+    out.flush()
+    on_terminal = status.isatty()
+    started = time.perf_counter()
+
+    def progress(done: int) -> None:
+        line = f"measuring: {done} of {rounds} rounds done ({time.perf_counter() - started:.0f} s)"
+        status.write(f"\r{line}\033[K" if on_terminal else line + "\n")
+        status.flush()
+
+    progress(0)
+    rows = measure(client, tokens, rounds, progress)
+    if on_terminal:
+        status.write("\r\033[K")
+        status.flush()
+    for line in format_table(rows):
+        write(line + "\n")
+    write("\nCPU is this process's (time.process_time) over each whole call: request, response, every part;\n"
+          "fastsmr bench --case e2e-sync --streams 1 measures the same, and fastsmr bench much more.\n")
+    out.flush()
 
 
 def _stream_answer(client: Any, tokens: int, rate: float, write: Callable[[str], Any], flush: Callable[[], Any]) -> None:

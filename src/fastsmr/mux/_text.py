@@ -71,7 +71,7 @@ def resume(format: Format, handover: Tuple[int, Optional[str], List[bytes]]) -> 
     kind, head, count, filler, tail = _stand_in(format, framing, offset)
     if count < 0:  # a handover comes at the start, or after a text (longer than any such line)
         raise AssertionError(f"no framing of {offset} bytes stands for what the multiplexer read")
-    decoder = TextDecoder(kind)
+    decoder = TextDecoder(kind, offset=offset if kind == "raw" else 0)  # raw text: no framing stands for it
     if offset and kind != "raw":
         _expect_nothing(decoder.feed(head))
         block = filler * min(count, _PIECE)

@@ -17,6 +17,7 @@ does; ``text_stream`` takes the raw ``data`` bytes instead, so that its own
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, NamedTuple, Optional
@@ -25,7 +26,7 @@ from .errors import TextStreamError
 from .lines import BytesLike
 from .parts import check_parts, part_bytes
 
-__all__ = ["NOT_A_FIELD", "SSEEvent", "SSEParser", "sse_events"]
+__all__ = ["NOT_A_FIELD", "SSEEvent", "SSEParser", "data_offset", "sse_events"]
 
 _BOM = b"\xef\xbb\xbf"
 _FIELDS = (b"data", b"event", b"id", b"retry")
@@ -219,6 +220,34 @@ class SSEParser:
         elif value.isdigit():  # retry: ASCII digits only, and at least one
             self._retry = int(value)
         return True
+
+
+def data_offset(event: bytes, index: int) -> Optional[int]:
+    """Where byte ``index`` of an event's data (its ``data:`` values joined
+    by LF) is in ``event``, the event's own bytes from its first line on (a
+    BOM that opens the stream removed); None if the event has no such byte.
+
+    For errors only, that name a byte of the data by its stream offset.
+
+    >>> data_offset(b"id: 1\\r\\ndata: ab\\r\\ndata:cd\\r\\n\\r\\n", 4)  # the data is "ab\\ncd": its "d"
+    23
+    """
+    counted = 0  # bytes of the data before the current line's value
+    for line in _LINE.finditer(event):
+        start, end = line.span(1)
+        if start == end:  # the blank line that ends the event
+            return None
+        name, colon, value = event[start:end].partition(b":")
+        if name != b"data":
+            continue
+        at = end - len(value) + (value[:1] == b" ") if colon else end  # where the value starts
+        if index < counted + end - at:
+            return at + index - counted
+        counted += end - at + 1  # the value and the LF that joins it to the next (no byte of the event)
+    return None
+
+
+_LINE = re.compile(rb"([^\r\n]*)(?:\r\n|\r|\n|$)")
 
 
 def _collapsed_crlfs(part: bytes) -> List[int]:

@@ -10,7 +10,24 @@ Formats (``format=``):
   per line (also the older ``{"outputs": ["..."]}`` lines).
 * ``"openai"`` — OpenAI-compatible chat and completion chunks (vLLM, SGLang,
   TGI's and LMI's OpenAI schema): ``data: {"choices": [{"delta": {"content": ...}}]}``
-  or ``choices[].text``, ending at ``data: [DONE]``.
+  or ``choices[].text``, ending at ``data: [DONE]`` (whitespace around
+  ``[DONE]`` is allowed, as around a JSON value). A delta's other fields, as
+  the OpenAI API reference lists them for ``ChatCompletionChunk`` (``role``;
+  ``tool_calls``, ``function_call`` and ``refusal``) and as reasoning
+  servers add them: ``role`` and empty or null fields are framing (the
+  first chunk carries the role alone; SGLang writes every field, null or
+  not); ``tool_calls``, ``function_call`` and ``refusal`` raise
+  :class:`TextStreamError` naming the field, since they are no text of the
+  answer (``fastsmr.sse_events`` and ``json.loads(event.data)`` give the
+  chunks whole). A reasoning model's thinking comes in ``reasoning``
+  (vLLM's reasoning parsers; docs.vllm.ai, "Reasoning Outputs": the field
+  "used to be called ``reasoning_content``") or ``reasoning_content``
+  (SGLang's, docs.sglang.io, "Reasoning Parser"), before the answer in
+  ``content``: with ``reasoning="raise"`` (the default) it raises
+  :class:`TextStreamError` naming the field, ``"skip"`` yields the answer
+  alone, ``"include"`` yields the thinking as text too, in stream order
+  (one text where a delta carries both names, as vLLM's did while it moved
+  from one to the other).
 * ``"raw"`` — raw bytes decoded as UTF-8.
 * ``"auto"`` (default) — decided from the first bytes that are not
   whitespace: an SSE field (``data:``, ``event:``, ``id:``, ``retry:``, or a
@@ -51,14 +68,16 @@ from __future__ import annotations
 
 import codecs
 import json
+import sys
+from functools import partial
 from itertools import chain
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Tuple, cast
 
-from .errors import ModelServerError, TextStreamError
+from .errors import ModelServerError, TextDecodeError, TextStreamError
 from .lines import BytesLike
 from .parts import check_parts, part_bytes
-from .sse import NOT_A_FIELD, SSEParser, not_a_field
+from .sse import NOT_A_FIELD, SSEParser, data_offset, not_a_field
 
 _scan_once = make_scanner(cast(Any, json.JSONDecoder()))  # typeshed types the argument as make_scanner itself
 
@@ -73,6 +92,8 @@ def _std_loads(data: bytes) -> Any:
         obj, end = _scan_once(text, 0)
     except StopIteration:
         raise ValueError("not a JSON value") from None
+    except RecursionError:  # nested deeper than the scanner follows: the slow path says so
+        raise ValueError("nested too deeply") from None
     if end != len(text):
         raise ValueError("data after the JSON value")
     return obj
@@ -86,17 +107,24 @@ except ImportError:  # pragma: no cover - depends on the environment
 else:
     _fast_loads = _orjson_loads
 
-__all__ = ["FORMATS", "Format", "ModelServerError", "TextStreamError", "TextDecoder", "text_stream"]
+__all__ = [
+    "FORMATS", "Format", "REASONING", "Reasoning", "ModelServerError", "TextDecodeError", "TextStreamError",
+    "TextDecoder", "text_stream",
+]
 
 #: What ``format=`` takes (see the module docstring); anything else raises ValueError.
 Format = Literal["auto", "tgi", "lmi", "openai", "raw"]
 FORMATS: Tuple[Format, ...] = ("auto", "tgi", "lmi", "openai", "raw")
+#: What ``reasoning=`` takes (see ``text_stream``); anything else raises ValueError.
+Reasoning = Literal["raise", "skip", "include"]
+REASONING: Tuple[Reasoning, ...] = ("raise", "skip", "include")
 
 # Both raise ValueError (UnicodeDecodeError and orjson's error are ValueErrors).
 _loads: Callable[[bytes], Any] = _fast_loads or _std_loads
 _SSE_FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BOM = b"\xef\xbb\xbf"
 _BLANK = object()  # what the slow parser returns for whitespace-only data
+_JSON_SPACE = b" \t\r\n"  # the whitespace JSON allows around a value (RFC 8259, section 2)
 _EMPTY: Tuple[Any, ...] = (None, "", [], {})
 _NO_LINES: List[bytes] = []  # never changed: TextDecoder.feed's JSON lines before it has any  # delta fields that carry nothing
 _LMI_ERROR_KEYS = frozenset(("code", "error", "message"))  # {"code": 424, "error": "..."} from LMI's frontend
@@ -124,8 +152,25 @@ def _first(obj: Dict[str, Any], *keys: str) -> Any:
     return None
 
 
+class _TooDeep(ValueError):
+    """JSON nested deeper than Python's recursion limit lets its parser follow."""
+
+
+def _json(data: Any) -> Any:
+    """``json.loads``, with a ValueError for JSON nested too deeply to parse (not a RecursionError)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise _TooDeep(f"JSON nested too deeply to parse (Python's recursion limit is {sys.getrecursionlimit()})") from None
+
+
 def _message(value: Any) -> str:
-    return "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if value is None or isinstance(value, str):
+        return value or ""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except RecursionError:  # orjson parses deeper than json.dumps writes
+        return f"(a JSON {type(value).__name__} nested too deeply to show)"
 
 
 def _is_error(obj: Dict[str, Any]) -> bool:
@@ -217,8 +262,9 @@ def _token_text(obj: Any, line: bytes) -> Optional[str]:
     raise _unrecognised(obj, line, 'a token object ({"token": {"text": ...}})')
 
 
-def _openai_text(obj: Any, line: bytes) -> Optional[str]:
-    """OpenAI-compatible chat (``delta.content``) and completion (``text``) chunks."""
+def _openai_text(obj: Any, line: bytes, reasoning: str = "raise") -> Optional[str]:
+    """OpenAI-compatible chat (``delta.content``) and completion (``text``) chunks;
+    ``reasoning`` is what to do with a reasoning model's thinking (see ``text_stream``)."""
     if obj.__class__ is dict:
         choices = obj.get("choices")
         if choices.__class__ is list:
@@ -236,13 +282,13 @@ def _openai_text(obj: Any, line: bytes) -> Optional[str]:
                         text = choice.get("text")
                         if text.__class__ is str:
                             return text
-            return _openai_chunk_text(obj, choices, line)
+            return _openai_chunk_text(obj, choices, line, reasoning)
         if _is_error(obj):
             raise _server_error(obj, line)
     raise _unrecognised(obj, line, 'an OpenAI chunk ({"choices": [...]})')
 
 
-def _openai_chunk_text(obj: Dict[str, Any], choices: List[Any], line: bytes) -> Optional[str]:
+def _openai_chunk_text(obj: Dict[str, Any], choices: List[Any], line: bytes, reasoning: str) -> Optional[str]:
     """Any other OpenAI-compatible chunk, every field accounted for."""
     if not choices:  # a usage chunk, or another summary of the stream
         if _is_error(obj):
@@ -257,15 +303,21 @@ def _openai_chunk_text(obj: Dict[str, Any], choices: List[Any], line: bytes) -> 
         )
     choice = choices[0]
     delta = choice.get("delta")
+    thinking: Optional[str] = None
     if delta.__class__ is dict:
         text = delta.get("content")
         for key, value in delta.items():  # SGLang writes every field, null or not
-            if value is not None and key != "content" and key != "role" and value not in _EMPTY:
-                raise TextStreamError(
-                    f"a chunk whose delta carries {key!r}; text_stream yields the answer's text (delta.content) only",
-                    line,
-                    hint="Read such streams with fastsmr.sse_events",
-                )
+            if value is None or key == "content" or key == "role" or value in _EMPTY:
+                continue
+            if key in _REASONING_FIELDS and value.__class__ is str and reasoning != "raise":
+                if thinking is not None and thinking != value:  # vLLM may send both names: one text
+                    raise TextStreamError(
+                        "a chunk whose delta carries 'reasoning' and 'reasoning_content' that differ", line,
+                        hint=_READ_CHUNKS,
+                    )
+                thinking = value
+                continue
+            raise _delta_field(key, line)
     elif delta is not None:
         raise _unrecognised(obj, line, "an OpenAI chunk with a delta object")
     elif "message" in choice:
@@ -277,6 +329,8 @@ def _openai_chunk_text(obj: Dict[str, Any], choices: List[Any], line: bytes) -> 
         text = choice.get("text")
     if text is not None and text.__class__ is not str:
         raise _unrecognised(obj, line, "an OpenAI chunk with text")
+    if thinking is not None and reasoning == "include":  # the thinking comes before the answer
+        text = thinking + (text or "")
     finish_reason = choice.get("finish_reason")
     if finish_reason == "error" or obj.get("error") is not None:
         # OpenRouter-style chunks give the message in a top-level "error" object.
@@ -289,10 +343,36 @@ def _openai_chunk_text(obj: Dict[str, Any], choices: List[Any], line: bytes) -> 
     return text
 
 
-def _any_text(obj: Any, line: bytes) -> Optional[str]:
+_REASONING_FIELDS = ("reasoning", "reasoning_content")
+_READ_CHUNKS = "fastsmr.sse_events gives each chunk whole: json.loads(event.data)"
+# What each delta field other than content and role is, by the OpenAI API
+# reference (ChatCompletionChunk.choices[].delta) and vLLM's and SGLang's
+# reasoning-parser documentation.
+_DELTA_FIELDS = {
+    "reasoning": "a reasoning model's thinking (vLLM's reasoning parsers)",
+    "reasoning_content": "a reasoning model's thinking (SGLang's reasoning parsers, and older vLLM releases)",
+    "tool_calls": "the tools the model calls (structured data, not text)",
+    "function_call": "the function the model calls (OpenAI's older form of tool_calls)",
+    "refusal": "the model's refusal, in place of an answer",
+}
+
+
+def _delta_field(key: str, line: bytes) -> TextStreamError:
+    """The error for a delta field that ``text_stream`` does not make text of."""
+    what = _DELTA_FIELDS.get(key)
+    problem = f"a chunk whose delta carries {key!r}" + (f", {what}" if what else "")
+    if key in _REASONING_FIELDS:
+        hint = ('text_stream(..., reasoning="skip") yields the answer (delta.content) alone, reasoning="include" '
+                f"the thinking too (fastsmr invoke --reasoning skip|include); {_READ_CHUNKS}")
+    else:
+        hint = f"text_stream yields the answer's text (delta.content) only; {_READ_CHUNKS}"
+    return TextStreamError(problem, line, hint=hint)
+
+
+def _any_text(obj: Any, line: bytes, reasoning: str = "raise") -> Optional[str]:
     if obj.__class__ is dict:
         if "choices" in obj:
-            return _openai_text(obj, line)
+            return _openai_text(obj, line, reasoning)
         if "token" in obj or "outputs" in obj or _is_error(obj):
             return _token_text(obj, line)
     raise _unrecognised(obj, line, "a token object or an OpenAI chunk")
@@ -307,12 +387,19 @@ class TextDecoder:
 
     ``done`` becomes true at an OpenAI ``data: [DONE]``; from then on
     ``feed`` reads its input only to check that it is framing (the caller
-    may feed it the rest of the stream; anything else raises).
+    may feed it the rest of the stream; anything else raises). ``offset``
+    is the stream offset of the first byte it is fed, for a decoder that
+    takes over a stream in its middle (the offsets its errors give are then
+    the whole stream's).
     """
 
-    def __init__(self, format: Format = "auto", errors: str = "strict") -> None:
+    def __init__(
+        self, format: Format = "auto", errors: str = "strict", reasoning: Reasoning = "raise", *, offset: int = 0
+    ) -> None:
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+        if reasoning not in REASONING:
+            raise ValueError(f"unknown reasoning {reasoning!r}; expected one of {', '.join(REASONING)}")
         codecs.lookup_error(errors)  # an unknown handler fails here, not mid-stream
         self._format = format
         self._errors = errors
@@ -325,7 +412,12 @@ class TextDecoder:
         self._sse = SSEParser(raw=True, format=format)
         # JSON lines are split here rather than by LineSplitter: an error
         # names the line's offset, which needs the raw lengths of the lines.
-        self._fed = 0  # bytes of the stream before the current part
+        self._fed = offset  # bytes of the stream before the current part (JSON lines, raw text)
+        self._sse._fed = offset
+        # The bytes of the event the SSE parser holds, from its first line (at
+        # stream offset _event_at), to name the offset of a byte of its data.
+        self._event: List[bytes] = []
+        self._event_at = 0
         self._tail: List[bytes] = []  # pieces of the JSON line still being received
         self._tail_len = 0
         self._started = False  # a line is complete: a BOM is no longer possible
@@ -334,6 +426,8 @@ class TextDecoder:
             self._framing = "text"
         elif format != "auto":
             self._framing, self._text_of = _SCHEMAS[format]
+        if reasoning != "raise" and self._text_of in (_openai_text, _any_text):
+            self._text_of = partial(self._text_of, reasoning=reasoning)
 
     def feed(self, part: BytesLike) -> Iterable[str]:
         """The texts that ``part`` completes, in order. Consume them before the
@@ -343,11 +437,14 @@ class TextDecoder:
         out: List[str] = []
         offset = None  # of the event or line being read, for errors
         found, line, start = _NO_LINES, b"", 0  # the JSON lines read, for the offset of an error in one
-        if part.__class__ is not bytes and framing != "sse":  # the SSE parser converts its parts itself
+        if part.__class__ is not bytes:
             part = part_bytes(part)
+        if TYPE_CHECKING:  # the check above, which pyright does not follow
+            assert isinstance(part, bytes)
         try:
             if framing == "sse":
-                events = self._sse.feed(part)
+                sse = self._sse
+                events = sse.feed(part)
                 for event, data, offset in events:
                     if event:  # an "event:" field (perhaps "error"), or a line that is no field
                         text = self._event_text(event, data, offset)
@@ -368,9 +465,9 @@ class TextDecoder:
                             text = self._text_of(obj, data)
                     if text:
                         out.append(text)
+                if sse._block is not None:  # None: no event is open (the usual token part)
+                    self._hold_event(part)
             elif framing == "jsonl":
-                if TYPE_CHECKING:
-                    assert isinstance(part, bytes)  # made bytes above
                 fed = self._fed
                 self._fed = fed + len(part)
                 found = part.split(b"\n")
@@ -405,18 +502,21 @@ class TextDecoder:
                         if text:
                             out.append(text)
             elif framing == "text":
+                self._fed += len(part)
                 text = self._utf8.decode(part)
                 if text:
                     out.append(text)
             elif framing == "done":
                 self._after_done(self._sse.feed(part))
             else:
-                if TYPE_CHECKING:
-                    assert isinstance(part, bytes)  # made bytes above
                 return self._detect(part)
         except Exception as exc:
             if framing == "jsonl":
                 offset = _line_offset(found, line, start)
+            elif framing == "text" and isinstance(exc, UnicodeDecodeError):
+                exc = self._not_utf8(exc, out)
+            if isinstance(exc, TextDecodeError):
+                self._locate(exc, offset, part)
             return self._fail(out, exc, offset)
         return out
 
@@ -460,8 +560,62 @@ class TextDecoder:
                 if text:
                     out.append(text)
         except Exception as exc:
+            if framing == "text" and isinstance(exc, UnicodeDecodeError):
+                exc = self._not_utf8(exc, out)
+            if isinstance(exc, TextDecodeError):
+                self._locate(exc, offset, b"\n\n")  # what the SSE parser's close() fed
             return self._fail(out, exc, offset)
         return out
+
+    def _hold_event(self, part: bytes) -> None:
+        """Keep the bytes of the event the SSE parser holds open after ``part``, if any."""
+        sse = self._sse
+        block = sse._block
+        fed = sse._fed
+        if block is None or block >= fed:
+            self._event = []
+        elif self._event and block < fed - len(part):  # the same event, begun in an earlier part
+            self._event.append(part)
+        else:
+            self._event = [part[block - fed :]]
+            self._event_at = block
+
+    def _not_utf8(self, exc: UnicodeDecodeError, out: List[str]) -> TextDecodeError:
+        """Raw text: the text before the bytes that are not UTF-8 goes to ``out``; the error names them."""
+        data = exc.object
+        # The bytes decoded are those the decoder held (the start of a character
+        # cut by the last part's end) and this part: they end at _fed.
+        out.append(data[: exc.start].decode("utf-8"))
+        # Named "raw" whether or not "auto" decided it: what failed is the same (and
+        # a decoder that takes over a stream "auto" read as raw text reads it as "raw").
+        return TextDecodeError(
+            data, exc.start, exc.end, exc.reason, format="raw", offset=self._fed - len(data) + exc.start
+        )
+
+    def _locate(self, exc: TextDecodeError, offset: Optional[int], part: bytes) -> None:
+        """The stream offset of the bytes that are not UTF-8 in a JSON line or
+        an event's data (``offset``: where it starts; ``part``: the part being fed)."""
+        if exc.offset is not None or offset is None:
+            return
+        if self._framing == "jsonl":
+            exc.offset = offset + exc.start
+            exc.problem += f" in the line at byte {offset}"
+            return
+        # Server-Sent Events: the data is the event's data: values, whose bytes
+        # are found in the event's own (held from earlier parts, and this part).
+        base = self._sse._fed - len(part)
+        held = b"".join(self._event)
+        if not (held and self._event_at + len(held) == base and self._event_at <= offset):
+            held = b""  # no event held open up to this part: it starts in this part
+        at = base - len(held)
+        if offset < at:
+            return  # never: the event's bytes are held from its first line
+        event = (held + part)[offset - at :]
+        bom = offset == 0 and event[:3] == _BOM
+        found = data_offset(event[3:] if bom else event, exc.start)
+        if found is not None:
+            exc.offset = offset + (3 if bom else 0) + found
+            exc.problem += f" in the data of the event at byte {offset}"
 
     def _fail(self, out: List[str], exc: Exception, offset: Optional[int]) -> Iterable[str]:
         """Deliver ``out`` (and a failing chunk's own text), then raise ``exc``
@@ -488,7 +642,7 @@ class TextDecoder:
         """The text of one SSE event, for everything but the common case."""
         if event is NOT_A_FIELD or event == "error":  # its data is an error object or a plain message
             raise self._event_error(event, data, offset)
-        if data[:1] == b"[" and data.strip() == b"[DONE]":
+        if data.strip(_JSON_SPACE) == b"[DONE]":  # whitespace around it, as around a JSON value
             self.done = True
             self._framing = "done"
             return None
@@ -500,11 +654,11 @@ class TextDecoder:
             if event is NOT_A_FIELD or event == "error":
                 error = self._event_error(event, data, offset)
             else:
-                stripped = data.strip()
+                stripped = data.strip(_JSON_SPACE)
                 if not stripped or stripped == b"[DONE]":
                     continue
                 try:
-                    obj = json.loads(data)
+                    obj = _json(data)
                 except ValueError:
                     obj = None
                 if isinstance(obj, dict) and _is_error(obj):
@@ -521,7 +675,7 @@ class TextDecoder:
         body = data.decode("utf-8", "replace")
         if body.lstrip()[:1] in ("{", '"'):
             try:
-                body = json.loads(body)
+                body = _json(body)
             except ValueError:
                 pass
         return _server_error(body, data)
@@ -532,7 +686,7 @@ class TextDecoder:
         or content in another format."""
         if line[:1] == b"{":
             try:
-                obj = json.loads(line)
+                obj = _json(line)
             except ValueError:
                 obj = None
             if isinstance(obj, dict) and _is_error(obj):
@@ -558,16 +712,19 @@ class TextDecoder:
         """Blank data, invalid UTF-8 (under ``errors``), and JSON that only
         the standard library's full parser accepts (surrounding whitespace,
         NaN, huge integers, lone surrogates)."""
-        if not line.strip():
+        if not line.strip(_JSON_SPACE):
             return _BLANK
         try:
             text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            if self._errors == "strict":
-                raise
+        except UnicodeDecodeError as bad:
+            if self._errors == "strict":  # its offset in the stream is found by the caller
+                raise TextDecodeError(line, bad.start, bad.end, bad.reason, line=line) from None
             text = line.decode("utf-8", self._errors)
         try:
-            return json.loads(text)
+            return _json(text)
+        except _TooDeep as deep:
+            what = "an event whose data is" if self._framing == "sse" else "a line of"
+            raise TextStreamError(f"{what} {deep}", line) from None
         except ValueError as slow:
             exc = slow
             what = "an event whose data is not JSON" if self._framing == "sse" else "a line that is not JSON"
@@ -627,7 +784,9 @@ def _then_raise(texts: List[str], error: Exception) -> Iterator[str]:
     raise error
 
 
-def text_stream(parts: Iterable[BytesLike], format: Format = "auto", *, errors: str = "strict") -> Iterator[str]:
+def text_stream(
+    parts: Iterable[BytesLike], format: Format = "auto", *, errors: str = "strict", reasoning: Reasoning = "raise"
+) -> Iterator[str]:
     """Yield the generated text, token by token, from an LLM container's stream.
 
     ``parts`` is any iterable of bytes-like chunks cut anywhere (for example
@@ -635,8 +794,13 @@ def text_stream(parts: Iterable[BytesLike], format: Format = "auto", *, errors: 
     itself raises ``TypeError`` saying so). ``format`` is ``"auto"`` (detect
     from the first bytes), ``"tgi"``, ``"lmi"``, ``"openai"`` or ``"raw"``
     (see the module documentation for each). Empty texts and special tokens
-    are not yielded. Invalid UTF-8 is handled by ``errors`` as in
-    ``bytes.decode``. An error the server wrote into the stream raises
+    are not yielded. Bytes that are not UTF-8 are handled by ``errors`` as in
+    ``bytes.decode``; under ``"strict"`` they raise :class:`TextDecodeError`
+    (a ``TextStreamError`` and a ``UnicodeDecodeError``) naming their stream
+    offset, after the text before them. ``reasoning`` says what becomes of a
+    reasoning model's thinking in OpenAI-compatible chunks (see the module
+    documentation): ``"raise"`` (:class:`TextStreamError` naming the field),
+    ``"skip"`` or ``"include"``. An error the server wrote into the stream raises
     :class:`ModelServerError` (its message, type and code) after the text
     before it; content that fits the format in no way raises
     :class:`TextStreamError` naming the format, the byte offset and the bytes
@@ -648,7 +812,7 @@ def text_stream(parts: Iterable[BytesLike], format: Format = "auto", *, errors: 
     ['Hel', 'lo']
     """
     check_parts(parts, "text_stream")
-    decoder = TextDecoder(format, errors)  # bad arguments fail here, not at the first next()
+    decoder = TextDecoder(format, errors, reasoning)  # bad arguments fail here, not at the first next()
     # map() and chain() run the per-part and per-text loops in C; after
     # [DONE], feed() only checks the rest, so the stream is drained.
     return chain(chain.from_iterable(map(decoder.feed, parts)), _last_texts(decoder))
