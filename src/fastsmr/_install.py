@@ -8,6 +8,7 @@ alone.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 
@@ -23,7 +24,11 @@ def _importable(name: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=None)
 def _smithy_importable() -> bool:
+    # Looked for once per process: install() may be called before every
+    # client, and finding that a package is not there scans sys.path (and
+    # runs every import hook: pytest's interns a new string each time).
     return _importable("smithy_aws_event_stream") and _importable("smithy_aws_core")
 
 
