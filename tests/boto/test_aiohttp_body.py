@@ -170,8 +170,9 @@ def test_a_clean_end_puts_the_connection_back(backend, run, server, handed, way)
 @pytest.mark.parametrize("way", WAYS)
 def test_the_read_timeout_bounds_each_wait_not_the_stream(backend, run, server, handed, way):
     async def scenario() -> List[Any]:
-        async with client(server, read_timeout=0.3) as made:
-            server.answer(paced(0.1, PARTS[:8]))  # 0.7 s in all, never 0.3 s without a part
+        # Margins of 4x either way, so that a loaded machine (pytest -n auto) cannot stall 1 s.
+        async with client(server, read_timeout=1.0) as made:
+            server.answer(paced(0.25, PARTS[:8]))  # 1.75 s in all, never 1 s without a part
             return await read(made, way)
 
     assert run(scenario()) == EVENTS[:8]
@@ -180,10 +181,10 @@ def test_the_read_timeout_bounds_each_wait_not_the_stream(backend, run, server, 
 
 @pytest.mark.parametrize("way", WAYS)
 def test_a_stall_raises_aiohttps_timeout_as_stock_and_drops_the_connection(backend, run, server, way):
-    stalled = paced(0.02, PARTS[:4], end=b"")[:-1] + [(1.0, b"")]
+    stalled = paced(0.02, PARTS[:4], end=b"")[:-1] + [(4.0, b"")]  # the body stalls 4 s after 4 parts
 
     async def scenario() -> Any:
-        async with client(server, read_timeout=0.3) as made:
+        async with client(server, read_timeout=1.0) as made:
             server.answer(stalled)
             stock = await read(made, "stock")
             server.answer(stalled)
