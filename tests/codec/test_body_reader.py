@@ -165,3 +165,20 @@ def test_a_second_thread_is_refused_while_one_waits(backend, pair):
     server.sendall(chunked(PARTS[0], 1000))
     waiting.join(5)
     assert first == [PAYLOADS[:1]]
+
+
+def test_a_whole_body_in_the_buffered_bytes_is_read_intact(backend, pair):
+    # Under load, the response head and the whole body arrive in one receive:
+    # the buffered bytes hold it all, "0\r\n\r\n" included. The C reader once
+    # dropped its copy of them just before de-chunking their last piece, and
+    # the allocator's bookkeeping overwrote the body's last bytes ("invalid
+    # chunked transfer coding at offset 2128 ... found b'\x80'"). Copies made
+    # back to back, freed one by one, and of 16 consecutive lengths (the end
+    # of the body on every alignment) make that reuse show at once.
+    _, client = pair
+    wire = b"".join(PARTS[:15])
+    bodies = [b"%x;pad=%s\r\n%s\r\n0\r\n\r\n" % (len(wire), b"p" * pad, wire) for pad in range(16)] * 8
+    readers = [backend.BodyReader(client.fileno(), backend.Decoder(), body) for body in bodies]
+    for reader in readers:
+        assert read_all(reader) == PAYLOADS[:15]
+        assert reader.done and reader.unused == 0

@@ -108,9 +108,9 @@ cdef class BodyReader:
                 left = <size_t>(PyBytes_GET_SIZE(self._buffered) - self._buffered_at)
                 received = left if left < <size_t>FSMR_BODY_READ else <size_t>FSMR_BODY_READ
                 self._buffered_at += received
-                if received == left:
-                    self._buffered = None
                 chunked = fsmr_chunked_decode(&self._chunked, data, received, out, &length, &consumed, &err)
+                if received == left:  # only now: data points into these bytes, which only we hold
+                    self._buffered = None
             else:
                 with nogil:
                     status = fsmr_body_recv(self._fd, self._buffers, &received, &os_error)
