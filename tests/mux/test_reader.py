@@ -478,7 +478,7 @@ def test_the_async_twin_relays_to_an_asgi_send_and_a_failing_send_ends_its_strea
 
 
 @pytest.mark.xfail(sys.version_info >= (3, 12), strict=False,
-                   reason="open bug: on CPython 3.12 a dropped reader or relay was still alive after gc.collect() (CI, 2026-11-30)")
+                   reason="open bug: on CPython 3.12 a dropped reader or relay outlived gc.collect() in CI")
 def test_asgi_relays_leave_no_cycle_behind(backend, client, monkeypatch):
     # The C multiplexer holds its streams by references the cycle collector
     # cannot see, and a stream holds its relay: a relay holding its reader
