@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
-from typing import List
+from typing import Any, List, Optional, Tuple
 
 from hypothesis import strategies as st
 
+import fastsmr
+import fastsmr.aio
+
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "tokens"
 
+
+#: What a text helper yielded, and the error that ended it (None: the stream ended).
+Outcome = Tuple[List[str], Optional[BaseException]]
+#: The errors a text helper may end with; anything else propagates and fails the test.
+EXPECTED = (fastsmr.TextStreamError, TypeError, UnicodeDecodeError)
+
+
+def outcome(parts, format: str = "auto", **options: Any) -> Outcome:
+    """``fastsmr.text_stream(parts, format, **options)`` run to its end."""
+    got: List[str] = []
+    try:
+        for text in fastsmr.text_stream(parts, format, **options):
+            got.append(text)
+    except EXPECTED as error:
+        return got, error
+    return got, None
+
+
+def aio_outcome(parts, format: str = "auto", **options: Any) -> Outcome:
+    """``fastsmr.aio.text_stream`` over ``parts`` as an async generator, run to its end."""
+    async def agen():
+        for part in parts:
+            await asyncio.sleep(0)
+            yield part
+
+    async def run() -> Outcome:
+        got: List[str] = []
+        try:
+            async for text in fastsmr.aio.text_stream(agen(), format, **options):
+                got.append(text)
+        except EXPECTED as error:
+            return got, error
+        return got, None
+
+    return asyncio.run(run())
 
 def cut(data: bytes, points) -> List[bytes]:
     """``data`` split at the given offsets (duplicates give empty parts)."""

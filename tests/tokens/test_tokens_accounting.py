@@ -10,7 +10,6 @@ from __future__ import annotations
 import array
 import asyncio
 import json
-from typing import List, Optional, Tuple
 
 import pytest
 from hypothesis import given
@@ -20,39 +19,10 @@ import fastsmr
 import fastsmr.aio
 from fastsmr import ModelServerError, TextStreamError
 from fastsmr.testing import generate_text
-from support.token_streams import FIXTURES, SERIALISERS, chunked, sizes
+from support.token_streams import FIXTURES, SERIALISERS, aio_outcome, chunked, outcome, sizes
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-Outcome = Tuple[List[str], Optional[BaseException]]
-
-
-def outcome(parts, format: str = "auto") -> Outcome:
-    got: List[str] = []
-    try:
-        for text in fastsmr.text_stream(parts, format):
-            got.append(text)
-    except (TextStreamError, TypeError, UnicodeDecodeError) as error:
-        return got, error
-    return got, None
-
-
-def aio_outcome(parts, format: str = "auto") -> Outcome:
-    async def agen():
-        for part in parts:
-            await asyncio.sleep(0)
-            yield part
-
-    async def run() -> Outcome:
-        got: List[str] = []
-        try:
-            async for text in fastsmr.aio.text_stream(agen(), format):
-                got.append(text)
-        except (TextStreamError, TypeError) as error:
-            return got, error
-        return got, None
-
-    return asyncio.run(run())
 
 
 LMI_LINES = (

@@ -8,10 +8,9 @@ found in the stream written out here."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pickle
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -20,11 +19,9 @@ import fastsmr.aio
 from fastsmr import ModelServerError, TextStreamError
 from fastsmr.tokens import text as _text
 from fastsmr.tokens.errors import TextDecodeError
-from support.token_streams import FIXTURES, sizes
+from support.token_streams import FIXTURES, aio_outcome, outcome, sizes
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-Outcome = Tuple[List[str], Optional[BaseException]]
 
 
 @pytest.fixture(params=["stdlib", "orjson"])
@@ -35,34 +32,6 @@ def json_parser(request, monkeypatch) -> str:
     else:
         monkeypatch.setattr(_text, "_loads", _text._std_loads)
     return request.param
-
-
-def outcome(parts, format: str = "auto", **options: Any) -> Outcome:
-    got: List[str] = []
-    try:
-        for text in fastsmr.text_stream(parts, format, **options):
-            got.append(text)
-    except Exception as error:  # anything else than the errors expected fails the comparisons
-        return got, error
-    return got, None
-
-
-def aio_outcome(parts, format: str = "auto", **options: Any) -> Outcome:
-    async def agen():
-        for part in parts:
-            await asyncio.sleep(0)
-            yield part
-
-    async def run() -> Outcome:
-        got: List[str] = []
-        try:
-            async for text in fastsmr.aio.text_stream(agen(), format, **options):
-                got.append(text)
-        except Exception as error:
-            return got, error
-        return got, None
-
-    return asyncio.run(run())
 
 
 def every_cut(stream: bytes) -> List[List[bytes]]:
