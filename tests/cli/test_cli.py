@@ -766,7 +766,11 @@ def test_demo_whose_endpoint_dies_says_so_on_one_line(backend_env):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=backend_env,
     )
     try:
-        assert proc.stderr.readline().startswith(b"measuring: 0 of 20 rounds done")  # streaming from the endpoint
+        first = proc.stderr.readline()
+        if b"PythonDeprecationWarning: Boto3 will no longer support Python" in first:  # boto3's, on 3.9
+            proc.stderr.readline()  # the source line Python shows with it
+            first = proc.stderr.readline()
+        assert first.startswith(b"measuring: 0 of 20 rounds done"), first  # streaming from the endpoint
         with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as children:
             (server,) = children.read().split()
         os.kill(int(server), signal.SIGKILL)
