@@ -552,7 +552,7 @@ int fsmr_mux_fileno(const fsmr_mux *m) { return m->ep; }
 
 size_t fsmr_mux_count(const fsmr_mux *m) { return m->count; }
 
-fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, void *key, int fd, double timeout, int text, int relay_fd, size_t limit)
+fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, int fd, double timeout, int text, int relay_fd, size_t limit)
 {
     if (m->count == m->capacity) {
         size_t cap = m->capacity ? m->capacity * 2 : 64;
@@ -563,7 +563,6 @@ fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, void *key, int fd, double timeout, int 
     }
     fsmr_mux_body *b = (fsmr_mux_body *)calloc(1, sizeof(fsmr_mux_body));
     if (!b) return NULL;
-    b->key = key;
     b->fd = fd;
     b->timeout = timeout;
     b->relay_fd = -1;
@@ -746,9 +745,9 @@ fsmr_mux *fsmr_mux_new(void)
 void fsmr_mux_free(fsmr_mux *m) { (void)m; }
 int fsmr_mux_fileno(const fsmr_mux *m) { (void)m; return -1; }
 size_t fsmr_mux_count(const fsmr_mux *m) { (void)m; return 0; }
-fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, void *key, int fd, double timeout, int text, int relay_fd, size_t limit)
+fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, int fd, double timeout, int text, int relay_fd, size_t limit)
 {
-    (void)m; (void)key; (void)fd; (void)timeout; (void)text; (void)relay_fd; (void)limit;
+    (void)m; (void)fd; (void)timeout; (void)text; (void)relay_fd; (void)limit;
     errno = ENOSYS;
     return NULL;
 }

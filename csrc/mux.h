@@ -53,7 +53,6 @@ typedef enum {
 enum { FSMR_HANDOVER_NONE = 0, FSMR_HANDOVER_DUE = 1, FSMR_HANDOVER_DONE = 2 };
 
 typedef struct fsmr_mux_body {
-    void *key;                  /* the caller's */
     int fd;
     int end;                    /* fsmr_mux_end: the body's */
     int end_reported;
@@ -116,8 +115,9 @@ size_t fsmr_mux_count(const fsmr_mux *m);
    parts. relay_fd: a connected socket to write the text's events to (needs
    text or fsmr_mux_send), -1 for none; limit: the most unsent bytes before
    fd is left unread. NULL with errno set on failure (EEXIST: fd or relay_fd
-   is watched already). */
-fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, void *key, int fd, double timeout, int text, int relay_fd, size_t limit);
+   is watched already). The body's address names it to the caller until
+   fsmr_mux_remove or fsmr_mux_free. */
+fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, int fd, double timeout, int text, int relay_fd, size_t limit);
 /* Body bytes that were read before the body was added (with the head). */
 void fsmr_mux_feed(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t len);
 /* Stop watching b and free it (its descriptors stay open). */

@@ -37,7 +37,6 @@ cdef extern from "mux.h" nogil:
     ctypedef struct fsmr_mux:
         pass
     ctypedef struct fsmr_mux_body:
-        void *key
         int fd
         int end
         int end_reported
@@ -86,7 +85,7 @@ cdef extern from "mux.h" nogil:
     fsmr_mux *fsmr_mux_new()
     void fsmr_mux_free(fsmr_mux *m)
     int fsmr_mux_fileno(const fsmr_mux *m)
-    fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, void *key, int fd, double timeout, int text, int relay_fd, size_t limit)
+    fsmr_mux_body *fsmr_mux_add(fsmr_mux *m, int fd, double timeout, int text, int relay_fd, size_t limit)
     void fsmr_mux_feed(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t length)
     void fsmr_mux_remove(fsmr_mux *m, fsmr_mux_body *b)
     int fsmr_mux_send(fsmr_mux *m, fsmr_mux_body *b, const uint8_t *data, size_t length)
@@ -195,6 +194,12 @@ cdef class TextEvents:
             self._busy = False
 
 
+# The keys are held by the two dicts only, where the cycle collector sees
+# them: a key (a mux.Stream) leads back to the Mux's owner through its relay
+# task, and a reference the collector cannot see would keep that cycle for
+# ever. no_gc_clear: the dicts stay while the collector breaks a cycle
+# elsewhere, so that no method finds them gone.
+@cython.no_gc_clear
 @cython.final
 cdef class Mux:
     """Reads many chunked event-stream bodies from one epoll set (Linux); see ``_mux_py.Mux``.
@@ -210,6 +215,7 @@ cdef class Mux:
 
     cdef fsmr_mux *_m
     cdef dict _bodies   # key -> address of its fsmr_mux_body
+    cdef dict _keys     # that address -> key
     cdef bint _busy
 
     def __cinit__(self):
@@ -217,15 +223,15 @@ cdef class Mux:
         if self._m == NULL:
             PyErr_SetFromErrno(OSError)
         self._bodies = {}
+        self._keys = {}
 
     def __dealloc__(self):
         if self._m != NULL:
             self._free()
 
     cdef void _free(self) noexcept:
-        for key in self._bodies:
-            Py_XDECREF(<PyObject *>key)
         self._bodies.clear()
+        self._keys.clear()
         fsmr_mux_free(self._m)
         self._m = NULL
 
@@ -274,13 +280,13 @@ cdef class Mux:
                 if key in self._bodies:
                     raise _muxing.already_read(key)
                 c_fd = PyNumber_Index(fd)  # what os.dup() takes: an int, not a float or a str
-                b = fsmr_mux_add(self._m, <void *>key, c_fd, t, code, relay_fd, limit)
+                b = fsmr_mux_add(self._m, c_fd, t, code, relay_fd, limit)
                 if b == NULL:
                     if errno == EEXIST:
                         raise _muxing.descriptor_taken(fd, relay)
                     PyErr_SetFromErrno(OSError)
-                Py_INCREF(key)
                 self._bodies[key] = <size_t>b
+                self._keys[<size_t>b] = key
                 fsmr_mux_feed(self._m, b, <const uint8_t *>view.buf, <size_t>view.len)
             finally:
                 self._leave()
@@ -292,8 +298,8 @@ cdef class Mux:
         try:
             entry = self._bodies.pop(key, None)
             if entry is not None:
+                del self._keys[entry]
                 fsmr_mux_remove(self._m, <fsmr_mux_body *><size_t>entry)
-                Py_XDECREF(<PyObject *>key)
         finally:
             self._leave()
 
@@ -367,7 +373,7 @@ cdef class Mux:
                 b = fsmr_mux_next_ready(self._m)
                 if b == NULL:
                     break
-                key = <object>b.key
+                key = self._keys[<size_t>b]
                 parts = []
                 start = 0
                 for i in range(b.n_parts):
@@ -391,9 +397,8 @@ cdef class Mux:
                     reports.append((key, [], None if events is None else b"", None, self._relay_end_of(b)))
                 elif b.relay_fd >= 0 or not b.end_reported:
                     continue  # a relay is over when it says so; a body when its end is reported
-                self._bodies.pop(key)
+                del self._bodies[key], self._keys[<size_t>b]
                 fsmr_mux_remove(self._m, b)
-                Py_XDECREF(<PyObject *>key)
         finally:
             self._leave()
         return reports

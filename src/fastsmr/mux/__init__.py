@@ -97,9 +97,9 @@ class Stream:
         self.relay_to = relay_to
         self.done = False
         self.error: Optional[BaseException] = None
-        # Weak: the C multiplexer holds its streams by references the cycle
-        # collector cannot see, so a strong one back would keep a reader that
-        # was dropped without close() (and every connection it reads) for ever.
+        # Weak: the reader holds its streams, and a strong reference back
+        # would leave a reader dropped without close() (and every connection
+        # it reads) to the next collection instead of its last reference.
         self._reader = weakref.ref(reader)
         self._adapter = adapter
         self._texts: Any = None  # the tokens layer's TextDecoder, once Python makes the text
@@ -526,11 +526,11 @@ class _AsgiRelay:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise TypeError("a stream relayed to an ASGI send is read with abatches()") from None
-        # Weak, as Stream._reader is: the C multiplexer holds the stream by a
-        # reference the cycle collector cannot see, and the stream holds this
-        # relay, so a strong one would keep a reader dropped without close()
-        # (and every connection it reads) for ever. The task's frame looks it
-        # up after each await for the same reason.
+        # Weak, as Stream._reader is: the reader holds the stream, which
+        # holds this relay, so a strong one would leave a reader dropped
+        # without close() (and every connection it reads) to the next
+        # collection. The task's frame looks it up after each await for the
+        # same reason.
         self._reader = weakref.ref(reader)
         self.limit = reader._limit
         self.stream = stream
