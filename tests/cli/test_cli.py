@@ -781,10 +781,16 @@ def test_demo_whose_endpoint_dies_says_so_on_one_line(backend_env):
     assert proc.returncode == 1
     *progress, last = stderr.decode().splitlines()
     assert all(line.startswith("measuring: ") for line in progress)
-    assert last.startswith("fastsmr demo: the local endpoint (a child process) failed: the endpoint closed "
-                           "the connection before the end of the response (") or \
-        last.startswith("fastsmr demo: the local endpoint (a child process) failed: the connection failed ("), last
-    assert last.endswith("; run the demo again")
+    head = "fastsmr demo: the local endpoint (a child process) failed: "
+    assert last.startswith(head), last
+    # How the killed endpoint's socket goes (a FIN or a reset, inside a chunk
+    # or between two) is the kernel's timing: each has its sentence.
+    assert last[len(head):].startswith((
+        "the endpoint closed the connection before the end of the response",
+        "the endpoint reset the connection (",
+        "the connection failed (",
+    )), last
+    assert last.endswith("; run the demo again"), last
 
 
 def test_invoke_bidirectional_without_the_new_sdk_says_what_to_install(env):
