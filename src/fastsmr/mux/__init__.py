@@ -36,8 +36,9 @@ for a ``ModelStreamError``, fastsmr's ``TruncatedStreamError``), and the
 other streams go on. A body that ends cleanly gives its connection back to
 the client's pool.
 
-Text is what ``fastsmr.text_stream`` yields for the same stream, text by
-text, and a stream whose output fails as text (an error the model server
+Text is what ``fastsmr.text_stream`` yields for the same stream (with the
+same ``reasoning=``: a reasoning model's thinking raises, is skipped or is
+included), text by text, and a stream whose output fails as text (an error the model server
 wrote into it, content that fits no format) ends with the exception
 ``text_stream`` raises, after the text before it. The C backend makes the
 text of the usual token events in C (csrc/text.c) and hands a stream over to
@@ -68,7 +69,7 @@ from typing import Any, AsyncIterator, Deque, Iterator, List, Optional, Set, Tup
 
 from ..codec import backend
 from ..codec.muxing import DEFAULT_LIMIT, FLUSHED, DownstreamFailed
-from ..tokens.text import FORMATS, Format
+from ..tokens.text import FORMATS, REASONING, Format, Reasoning
 from ._text import resume, sse_text
 
 __all__ = ["Reader", "Stream", "sse_text"]
@@ -82,18 +83,20 @@ class Stream:
     ``key`` is what the caller passed to :meth:`Reader.add` (default: the
     body); ``done`` turns true once the stream ended, and ``error`` is then
     None for a clean end or the exception it failed with. ``text`` is the
-    output format asked for (None: payload parts), ``relay_to`` the
+    output format asked for (None: payload parts), ``reasoning`` what
+    becomes of a reasoning model's thinking in it, ``relay_to`` the
     downstream socket or ASGI ``send``.
     """
 
-    __slots__ = ("key", "body", "text", "relay_to", "done", "error", "_adapter", "_texts", "_reader", "_socket",
+    __slots__ = ("key", "body", "text", "reasoning", "relay_to", "done", "error", "_adapter", "_texts", "_reader", "_socket",
                  "_relay_fd", "_relay_own", "_body_own", "_upstream_over", "_asgi", "_asgi_send")
 
-    def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[Format], relay_to: Any,
-                 relay_fd: Optional[int]) -> None:
+    def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[Format],
+                 reasoning: Reasoning, relay_to: Any, relay_fd: Optional[int]) -> None:
         self.key = key
         self.body = body
         self.text: Optional[Format] = text
+        self.reasoning: Reasoning = reasoning
         self.relay_to = relay_to
         self.done = False
         self.error: Optional[BaseException] = None
@@ -160,7 +163,8 @@ class Reader:
 
     # --- adding streams ------------------------------------------------------------
 
-    def add(self, body: Any, *, key: Any = None, text: Optional[Format] = None, relay_to: Any = None) -> Stream:
+    def add(self, body: Any, *, key: Any = None, text: Optional[Format] = None, reasoning: Reasoning = "raise",
+            relay_to: Any = None) -> Stream:
         """Read ``body`` (``response["Body"]`` of ``invoke_endpoint_with_response_stream``,
         not iterated yet) from now on; returns its :class:`Stream`.
 
@@ -169,6 +173,14 @@ class Reader:
         as in ``fastsmr.text_stream``) asks for the text instead of the
         parts: each batch then gives the stream's new text as one bytes
         object of Server-Sent Events (:func:`sse_text` per text piece).
+        ``reasoning`` (with ``text``; ``"raise"``, ``"skip"`` or
+        ``"include"``, as in ``fastsmr.text_stream``) says what becomes of a
+        reasoning model's thinking, the ``reasoning`` or
+        ``reasoning_content`` field of an OpenAI-compatible delta (vLLM's
+        and SGLang's reasoning parsers): by default the stream ends with
+        ``text_stream``'s ``TextStreamError`` naming the field, ``"skip"``
+        relays the answer alone, ``"include"`` the thinking too, before the
+        answer.
         ``relay_to`` (needs ``text``) has the reader send those events on
         itself, so that the batches carry nothing for this stream: to a
         connected socket (nothing else may write to it until the stream is
@@ -187,14 +199,29 @@ class Reader:
 
         Raises ``TypeError`` for a body that was already read from, that is
         not a chunked HTTP/1.1 response, or that is an aiobotocore body (see
-        the module docstring), ``ValueError`` for an unknown ``text`` format,
-        ``relay_to`` without ``text``, or a socket another open stream
-        relays to.
+        the module docstring), ``ValueError`` for an unknown ``text`` format
+        or ``reasoning``, ``relay_to`` or a ``reasoning`` other than
+        ``"raise"`` without ``text``, or a socket another open stream relays
+        to.
+
+        >>> import fastsmr.mux
+        >>> from fastsmr.testing import StreamingEndpoint
+        >>> with StreamingEndpoint() as endpoint, fastsmr.mux.Reader() as reader:
+        ...     body = endpoint.client().invoke_endpoint_with_response_stream(
+        ...         EndpointName="openai", Body=b"{}", CustomAttributes="fastsmr-tokens=2")["Body"]
+        ...     stream = reader.add(body, text="openai", reasoning="skip")
+        ...     events = b"".join(output for _, output in reader.batches())
+        >>> events.count(b"data: "), stream.error
+        (2, None)
         """
         if self._closed:
             raise RuntimeError("this Reader is closed")
         if text is not None and text not in FORMATS:
             raise ValueError(f"unknown text format {text!r}; expected one of {', '.join(FORMATS)}")
+        if reasoning not in REASONING:
+            raise ValueError(f"unknown reasoning {reasoning!r}; expected one of {', '.join(REASONING)}")
+        if reasoning != "raise" and text is None:
+            raise ValueError("reasoning= needs text= (the payload parts are given as they are)")
         if relay_to is not None and text is None:
             raise ValueError("relay_to needs text= (the format of the model's output)")
         relay_fd = None
@@ -208,7 +235,7 @@ class Reader:
         from ._boto import BotoBody
 
         adapter = BotoBody(body)
-        stream = Stream(self, body if key is None else key, body, adapter, text, relay_to, relay_fd)
+        stream = Stream(self, body if key is None else key, body, adapter, text, reasoning, relay_to, relay_fd)
         with self._lock:
             if relay_fd is not None:
                 if relay_fd in self._relay_fds:
@@ -241,7 +268,7 @@ class Reader:
             if text is not None and text not in core.TEXT_FORMATS:
                 from ..tokens.text import TextDecoder
 
-                stream._texts = TextDecoder(text)
+                stream._texts = TextDecoder(text, reasoning=stream.reasoning)
                 text = None
             # A descriptor of the reader's own: the body's owner may close the
             # connection (response["Body"].close()) and its number go to another.
@@ -407,7 +434,7 @@ class Reader:
         try:
             if handover is not None:
                 assert stream.text is not None  # a handover is reported for a stream read as text only
-                stream._texts, texts = resume(stream.text, handover)
+                stream._texts, texts = resume(stream.text, handover, stream.reasoning)
                 for text in texts:
                     chunks.append(sse_text(text))
             texts = stream._texts

@@ -2,7 +2,8 @@
 
 The C multiplexer makes the text of the usual token events itself
 (csrc/text.c) and hands the rest of a stream over where it meets anything
-else (an error object, ``[DONE]``, an unusual field, invalid UTF-8): from
+else (an error object, ``[DONE]``, an unusual field such as a reasoning
+model's thinking, invalid UTF-8): from
 that point a ``TextDecoder`` of the tokens layer reads the stream, so that
 texts and errors are those of ``fastsmr.text_stream`` for the same bytes.
 The pure-Python backend's streams are read by a ``TextDecoder`` from their
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, List, Optional, Tuple
 
-from ..tokens.text import Format, TextDecoder
+from ..tokens.text import Format, Reasoning, TextDecoder
 
 __all__ = ["sse_text", "resume"]
 
@@ -60,18 +61,21 @@ def _stand_in(format: Format, framing: Optional[str], offset: int) -> Tuple[Form
     return format, b":", offset - 3, b" ", b"\n\n"  # "auto" decides on Server-Sent Events at a comment's ":"
 
 
-def resume(format: Format, handover: Tuple[int, Optional[str], List[bytes]]) -> Tuple[TextDecoder, Iterable[str]]:
+def resume(format: Format, handover: Tuple[int, Optional[str], List[bytes]],
+           reasoning: Reasoning = "raise") -> Tuple[TextDecoder, Iterable[str]]:
     """A ``TextDecoder`` that reads on from the handover, and the texts of the handover's pieces.
 
     ``handover`` is ``(offset, framing, pieces)`` as the multiplexer reports
     it; the decoder is then fed the stream's parts after them, and closed at
-    its end.
+    its end. ``reasoning`` is the stream's (as in ``text_stream``): the fast
+    path hands over at any delta whose reasoning field holds a text, so
+    from there on the decoder decides what becomes of it.
     """
     offset, framing, pieces = handover
     kind, head, count, filler, tail = _stand_in(format, framing, offset)
     if count < 0:  # a handover comes at the start, or after a text (longer than any such line)
         raise AssertionError(f"no framing of {offset} bytes stands for what the multiplexer read")
-    decoder = TextDecoder(kind, offset=offset if kind == "raw" else 0)  # raw text: no framing stands for it
+    decoder = TextDecoder(kind, reasoning=reasoning, offset=offset if kind == "raw" else 0)  # raw: no framing
     if offset and kind != "raw":
         _expect_nothing(decoder.feed(head))
         block = filler * min(count, _PIECE)
