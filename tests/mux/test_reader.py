@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import weakref
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import boto3
@@ -261,6 +262,41 @@ def test_text_streams_and_relays_give_the_events_of_text_stream(backend, client)
         with downstream:
             got[fmt] = b"".join(iter(lambda d=downstream: d.recv(65536), b""))
     assert got == expected
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "support" / "fixtures" / "tokens"
+
+
+@pytest.mark.parametrize("fixture", ["vllm_reasoning_chat.sse", "sglang_reasoning_chat.sse"])
+def test_reasoning_models_thinking_raises_is_skipped_or_included_as_in_text_stream(
+        backend, loopback, loopback_client, fixture):
+    """The same stream read three ways at once, each as ``text_stream(..., reasoning=)`` reads it."""
+    data = (FIXTURES / fixture).read_bytes()
+    parts = [data[i : i + 50] for i in range(0, len(data), 50)]  # cut anywhere, as the server's writes may be
+    expected = {}
+    for reasoning in ("raise", "skip", "include"):
+        texts: List[str] = []
+        try:
+            texts.extend(fastsmr.text_stream(parts, "openai", reasoning=reasoning))
+            expected[reasoning] = (b"".join(sse_text(t) for t in texts), None)
+        except Exception as error:
+            expected[reasoning] = (b"".join(sse_text(t) for t in texts), (type(error), str(error)))
+    assert expected["raise"][1] is not None and expected["raise"][1][0] is fastsmr.TextStreamError
+    assert expected["skip"][1] is None and expected["include"][1] is None
+    assert len(expected["skip"][0]) < len(expected["include"][0])
+    got: Dict[str, bytes] = {}
+    ends: Dict[str, Any] = {}
+    with Reader() as reader:
+        for reasoning in expected:
+            loopback.reply(b"", wire=chunked(b"".join(fastsmr.encode(PART, p) for p in parts), 97))
+            stream = reader.add(loopback_call(loopback_client), key=reasoning, text="openai", reasoning=reasoning)
+            assert stream.reasoning == reasoning
+            got[reasoning] = b""
+        for stream, events in reader.batches():
+            got[stream.key] += events
+            if stream.done:
+                ends[stream.key] = None if stream.error is None else (type(stream.error), str(stream.error))
+    assert {key: (got[key], ends[key]) for key in expected} == expected
 
 
 def test_the_async_twin_reads_on_the_running_loop(backend, client):

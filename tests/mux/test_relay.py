@@ -1,9 +1,9 @@
 """fastsmr.mux.Reader's text and relays, on both backends, against real sockets on 127.0.0.1.
 
-* Text, batched or relayed to a socket, is exactly what ``text_stream`` gives
-  for the same parts (its events, and its exception, class and message) —
-  under the C backend mostly made in C, under the pure one by the tokens
-  layer's ``TextDecoder``.
+* Text, batched or relayed to a socket or an ASGI ``send``, is exactly what
+  ``text_stream`` gives for the same parts and the same ``reasoning=`` (its
+  events, and its exception, class and message) — under the C backend mostly
+  made in C, under the pure one by the tokens layer's ``TextDecoder``.
 * Back-pressure: a downstream that takes nothing holds back its own stream
   only: its response is no longer read (the server cannot send the rest),
   the other streams finish, and once the downstream reads again its text
@@ -42,6 +42,7 @@ PART = {":message-type": "event", ":event-type": "PayloadPart"}
 FIXTURES = sorted(p for p in (Path(__file__).resolve().parents[1] / "support" / "fixtures" / "tokens").glob("*.*")
                   if p.suffix != ".md")
 Outcome = Tuple[bytes, Optional[Tuple[type, str]]]
+REASONING = ("raise", "skip", "include")
 
 
 @pytest.fixture(autouse=True)
@@ -51,10 +52,10 @@ def stock_botocore():
     fastsmr.uninstall()
 
 
-def oracle(parts: List[bytes], fmt: str) -> Outcome:
+def oracle(parts: List[bytes], fmt: str, reasoning: str = "raise") -> Outcome:
     out = []
     try:
-        for text in text_stream(parts, fmt):
+        for text in text_stream(parts, fmt, reasoning=reasoning):  # type: ignore[arg-type]
             out.append(sse_text(text))
     except Exception as error:
         return b"".join(out), (type(error), str(error))
@@ -123,55 +124,94 @@ def loopback_client(loopback):
     return boto3.client("sagemaker-runtime", endpoint_url=loopback.url, config=config, **CREDENTIALS)
 
 
-def streams_to_check() -> List[Tuple[str, List[bytes], str]]:
-    """(name, parts, format): fixtures, the endpoint's formats, generated streams; cut at random."""
+def streams_to_check() -> List[Tuple[str, List[bytes], str, str]]:
+    """(name, parts, format, reasoning): fixtures (those of reasoning models with
+    each ``reasoning``), the endpoint's formats, generated streams; cut at random."""
     rng = random.Random(17)
     cases = []
     for path in FIXTURES:
         data = path.read_bytes()
         for fmt in ("auto", "tgi", "lmi", "openai", "raw"):
-            cases.append((f"{path.name}:{fmt}", model_output.cut(data, rng), fmt))
+            cases.append((f"{path.name}:{fmt}", model_output.cut(data, rng), fmt, "raise"))
+            if "reasoning" in path.name and fmt in ("auto", "openai"):
+                for reasoning in ("skip", "include"):
+                    cases.append((f"{path.name}:{fmt}:{reasoning}", model_output.cut(data, rng), fmt, reasoning))
     for fmt in ("tgi", "lmi", "openai", "raw"):
         parts = list(render_stream(fmt, generate_tokens(25, seed=3)))
-        cases.append((f"endpoint-{fmt}", parts, fmt))
-        cases.append((f"endpoint-{fmt}:auto", model_output.cut(b"".join(parts), rng), "auto"))
+        cases.append((f"endpoint-{fmt}", parts, fmt, rng.choice(REASONING)))  # (no thinking: the same text)
+        cases.append((f"endpoint-{fmt}:auto", model_output.cut(b"".join(parts), rng), "auto", "raise"))
     for seed in range(30):
         data = model_output.output(random.Random(seed))
-        cases.append((f"generated-{seed}", model_output.cut(data, rng), rng.choice(["auto", "tgi", "openai", "lmi"])))
+        cases.append((f"generated-{seed}", model_output.cut(data, rng), rng.choice(["auto", "tgi", "openai", "lmi"]),
+                      rng.choice(REASONING)))
     return cases
 
 
 CASES = streams_to_check()
 
 
-@pytest.mark.parametrize("relay", [False, True], ids=["batches", "relayed"])
+def test_the_cases_hold_reasoning_models_thinking_for_each_reasoning():
+    """Not vacuous: thinking raises, is skipped and is included among the cases."""
+    outcomes = {(reasoning, oracle(parts, fmt, reasoning)[1] is None) for name, parts, fmt, reasoning in CASES
+                if "reasoning" in name and fmt in ("auto", "openai")}
+    assert outcomes == {("raise", False), ("skip", True), ("include", True)}
+
+
+@pytest.mark.parametrize("relay", ["batches", "socket", "asgi"])
 def test_text_is_what_text_stream_gives_for_the_same_parts(backend, loopback, loopback_client, relay):
-    expected = {name: oracle(parts, fmt) for name, parts, fmt in CASES}
+    expected = {name: oracle(parts, fmt, reasoning) for name, parts, fmt, reasoning in CASES}
     assert any(error is not None for _, error in expected.values())  # errors are among the cases
     assert sum(events.count(b"\n\n") for events, _ in expected.values()) > 300
     got: Dict[str, bytearray] = {}
     errors: Dict[str, Any] = {}
     drains: Dict[str, Drain] = {}
+    bodies = []
+    for name, parts, _, _ in CASES:
+        loopback.reply(b"", wire=wire(parts))
+        bodies.append(loopback_client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}")["Body"])
+    if relay == "asgi":
+        assert asyncio.run(_asgi_outcomes(bodies)) == expected
+        return
     with Reader() as reader:
-        for name, parts, fmt in CASES:
-            loopback.reply(b"", wire=wire(parts))
-            body = loopback_client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}")["Body"]
+        for body, (name, parts, fmt, reasoning) in zip(bodies, CASES):
             target = None
-            if relay:
+            if relay == "socket":
                 target, far = tcp_pair()
                 drains[name] = Drain(far)
             got[name] = bytearray()
-            reader.add(body, key=name, text=fmt, relay_to=target)
+            reader.add(body, key=name, text=fmt, reasoning=reasoning, relay_to=target)
         for stream, events in reader.batches():
             got[stream.key] += events
             if stream.done:
                 errors[stream.key] = None if stream.error is None else (type(stream.error), str(stream.error))
-                if relay:
+                if relay == "socket":
                     assert events == b""
                     stream.relay_to.close()
-    if relay:
+    if relay == "socket":
         got = {name: bytearray(drain.result()) for name, drain in drains.items()}
-    assert {name: (bytes(got[name]), errors[name]) for name, _, _ in CASES} == expected
+    assert {name: (bytes(got[name]), errors[name]) for name, _, _, _ in CASES} == expected
+
+
+async def _asgi_outcomes(bodies: List[Any]) -> Dict[str, Outcome]:
+    """Each case relayed to an ASGI ``send`` of its own by ``abatches``: what each send got, and the stream's end."""
+    sent: Dict[str, List[bytes]] = {}
+    ends: Dict[str, Any] = {}
+
+    def send_to(name: str) -> Any:
+        async def send(message: Dict[str, Any]) -> None:
+            assert message["type"] == "http.response.body" and message["more_body"]
+            sent[name].append(message["body"])
+        return send
+
+    with Reader() as reader:
+        for body, (name, _, fmt, reasoning) in zip(bodies, CASES):
+            sent[name] = []
+            reader.add(body, key=name, text=fmt, reasoning=reasoning, relay_to=send_to(name))
+        async for stream, events in reader.abatches():
+            assert events == b""
+            if stream.done:
+                ends[stream.key] = None if stream.error is None else (type(stream.error), str(stream.error))
+    return {name: (b"".join(sent[name]), ends[name]) for name in sent}
 
 
 class BigBody:
@@ -470,6 +510,13 @@ def test_relay_arguments_are_checked(backend, client):
             with pytest.raises(ValueError, match="unknown text format"):
                 reader.add(client.invoke_endpoint_with_response_stream(EndpointName="raw", Body=b"{}")["Body"],
                            text="markdown")
+            unread = client.invoke_endpoint_with_response_stream(
+                EndpointName="raw", Body=b"{}", CustomAttributes="fastsmr-tokens=2")["Body"]
+            with pytest.raises(ValueError, match=r"^unknown reasoning 'hide'; expected one of raise, skip, include$"):
+                reader.add(unread, text="openai", reasoning="hide", relay_to=near)
+            with pytest.raises(ValueError, match=r"^reasoning= needs text="):
+                reader.add(unread, reasoning="skip")
+            assert list(fastsmr.payload_parts(unread))  # refused up front: the body was not taken
             body = client.invoke_endpoint_with_response_stream(
                 EndpointName="raw", Body=b"{}", CustomAttributes="fastsmr-tokens=3")["Body"]
             first = reader.add(body, text="raw", relay_to=near)

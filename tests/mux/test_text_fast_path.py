@@ -6,8 +6,8 @@ anything else. Here the fast path runs alone (``TextEvents``, no sockets),
 with ``fastsmr.mux._text.resume`` taking over as the reader does, against
 ``text_stream`` on the same parts: the same Server-Sent Events, and the same
 exception (class and message, byte offsets included) — for every format and
-for ``"auto"``, on the fixtures, on generated streams full of unusual content,
-and whatever the part boundaries. The reader-level tests
+for ``"auto"``, for every ``reasoning=`` value, on the fixtures, on generated
+streams full of unusual content, and whatever the part boundaries. The reader-level tests
 (tests/mux/test_relay.py) check the same on both backends through sockets.
 """
 
@@ -29,6 +29,7 @@ from support import model_output
 pytestmark = pytest.mark.c_extension
 _codec_c = pytest.importorskip("fastsmr.codec._codec_c", reason="the C extension is not installed")
 FORMATS = ["auto", "tgi", "lmi", "openai", "raw"]
+REASONING = ["raise", "skip", "include"]
 FIXTURES = sorted((Path(__file__).resolve().parents[1] / "support" / "fixtures" / "tokens").glob("*.*"))
 FIXTURES = [path for path in FIXTURES if path.suffix != ".md"]
 Outcome = Tuple[bytes, Optional[Tuple[type, str]]]
@@ -39,18 +40,19 @@ def events():
     return _codec_c.TextEvents
 
 
-def oracle(parts: List[bytes], fmt: str) -> Outcome:
+def oracle(parts: List[bytes], fmt: str, reasoning: str = "raise") -> Outcome:
     """text_stream's texts as the reader frames them, and its exception."""
     out = []
     try:
-        for text in text_stream(parts, fmt):
+        for text in text_stream(parts, fmt, reasoning=reasoning):  # type: ignore[arg-type]
             out.append(sse_text(text))
     except Exception as error:
         return b"".join(out), (type(error), str(error))
     return b"".join(out), None
 
 
-def fast(text_events: Any, parts: List[bytes], fmt: str, counts: Optional[List[int]] = None) -> Outcome:
+def fast(text_events: Any, parts: List[bytes], fmt: str, counts: Optional[List[int]] = None,
+         reasoning: str = "raise") -> Outcome:
     """The fast path, then a TextDecoder from the handover on, as the reader runs them.
     ``counts`` gets how many events the fast path made, and where it handed over."""
     out = []
@@ -60,7 +62,7 @@ def fast(text_events: Any, parts: List[bytes], fmt: str, counts: Optional[List[i
 
     def take_over(handover: Any) -> None:
         nonlocal decoder
-        decoder, texts = resume(fmt, handover)
+        decoder, texts = resume(fmt, handover, reasoning)  # type: ignore[arg-type]
         for text in texts:
             out.append(sse_text(text))
 
@@ -113,7 +115,46 @@ def test_generated_streams_in_every_format(rng):
     data = model_output.output(rng)
     for fmt in FORMATS:
         parts = model_output.cut(data, rng)
-        assert fast(_codec_c.TextEvents, parts, fmt) == oracle(parts, fmt)
+        reasoning = rng.choice(REASONING)
+        assert fast(_codec_c.TextEvents, parts, fmt, reasoning=reasoning) == oracle(parts, fmt, reasoning)
+
+
+REASONING_FIXTURES = [path for path in FIXTURES if "reasoning" in path.name]
+
+
+@pytest.mark.parametrize("fixture", REASONING_FIXTURES, ids=[p.name for p in REASONING_FIXTURES])
+@pytest.mark.parametrize("fmt", ["auto", "openai"])
+@pytest.mark.parametrize("reasoning", REASONING)
+def test_reasoning_streams_whole_and_cut_anywhere(events, fixture, fmt, reasoning):
+    """vLLM's and SGLang's thinking: the fast path hands over at its first delta,
+    and the decoder that reads on raises, skips or includes it as text_stream does."""
+    data = fixture.read_bytes()
+    for parts in cuts(data):
+        counts: List[int] = []
+        got = fast(events, parts, fmt, counts, reasoning)
+        assert got == oracle(parts, fmt, reasoning)
+        assert len(counts) == 2  # handed over (at the thinking; the role chunk before it has no text)
+        if reasoning == "raise":
+            assert got[1] is not None and "a reasoning model's thinking" in got[1][1]
+        else:
+            answer_events = oracle(parts, fmt, "skip")[0].count(b"\n\n")
+            assert got[1] is None and answer_events >= 2
+            thoughts = data.count(b'"reasoning":"') + data.count(b'"reasoning_content":"')  # one delta each
+            assert got[0].count(b"\n\n") == answer_events + (thoughts if reasoning == "include" else 0)
+    thinking = "".join(text_stream([data], fmt, reasoning="include"))
+    answer = "".join(text_stream([data], fmt, reasoning="skip"))
+    assert thinking.endswith(answer) and len(thinking) > len(answer)  # the thinking comes first
+
+
+@pytest.mark.parametrize("reasoning", REASONING)
+def test_empty_reasoning_fields_stay_on_the_fast_path(events, reasoning):
+    """Null and empty thinking (SGLang writes every field) carries nothing, whatever ``reasoning`` says."""
+    chunk = (b'data: {"choices":[{"index":0,"delta":{"role":null,"content":%s,"reasoning_content":null,'
+             b'"reasoning":"","tool_calls":null},"finish_reason":null}]}\n\n')
+    parts = [chunk % b'"%d"' % i for i in range(5)]
+    counts: List[int] = []
+    assert fast(events, parts, "openai", counts, reasoning) == oracle(parts, "openai", reasoning)
+    assert counts == [5]  # five texts made in C, no handover
 
 
 @pytest.mark.parametrize("fmt", ["tgi", "lmi", "openai", "raw"])

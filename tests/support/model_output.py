@@ -4,10 +4,11 @@
 Server-Sent Events, LMI JSON lines or raw text, with the variations real
 servers and broken ones produce — escapes of every kind, special tokens,
 ``details`` and ``finish_reason`` values, error objects, extra and repeated
-keys, comments and other SSE fields, CRLF and lone CR line ends, a BOM,
-``[DONE]``, invalid UTF-8, a cut anywhere. ``cut(data, rng)`` splits it into
-parts at random places. Both draw from a ``random.Random`` (hypothesis
-supplies one), so a failing case replays from its seed.
+keys, reasoning models' thinking, comments and other SSE fields, CRLF and
+lone CR line ends, a BOM, ``[DONE]``, invalid UTF-8, a cut anywhere.
+``cut(data, rng)`` splits it into parts at random places. Both draw from a
+``random.Random`` (hypothesis supplies one), so a failing case replays from
+its seed.
 """
 
 from __future__ import annotations
@@ -79,9 +80,14 @@ def _tgi_object(rng: random.Random) -> str:
 
 def _openai_object(rng: random.Random) -> str:
     delta = rng.choice(['{"content":%s}', '{"role":"assistant","content":%s}', '{"content":%s,"tool_calls":[]}',
-                        '{"content":%s,"x":1}', '{"content":%s,"reasoning_content":null}', "{}", "null"])
-    if "%s" in delta:
-        delta = delta % _json_text(rng)
+                        '{"content":%s,"x":1}', '{"content":%s,"reasoning_content":null}', "{}", "null",
+                        # a reasoning model's thinking (vLLM's, SGLang's, both names at once, with the answer)
+                        '{"reasoning":%s}', '{"role":null,"content":null,"reasoning_content":%s,"tool_calls":null}',
+                        '{"reasoning":%s,"reasoning_content":%s}', '{"reasoning":%s,"content":%s}',
+                        '{"reasoning":"","content":%s}', '{"reasoning":%s,"reasoning":null}'])
+    while "%s" in delta:  # (both reasoning names may carry the same text, as vLLM writes them)
+        value = _json_text(rng)
+        delta = delta.replace("%s", value, 1 if rng.random() < 0.7 else -1)
     choice = ['"index":' + rng.choice(["0"] * 8 + ["1", "null", "0.0", "false"]), '"delta":' + delta,
               '"finish_reason":' + rng.choice(["null"] * 6 + ['"stop"', '"error"', '""', "1"]), '"logprobs":null']
     if delta == "null" or rng.random() < 0.1:
