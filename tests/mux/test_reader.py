@@ -15,7 +15,6 @@ import gc
 import json
 import os
 import socket
-import sys
 import threading
 import time
 import weakref

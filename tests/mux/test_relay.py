@@ -166,14 +166,14 @@ def test_text_is_what_text_stream_gives_for_the_same_parts(backend, loopback, lo
     errors: Dict[str, Any] = {}
     drains: Dict[str, Drain] = {}
     bodies = []
-    for name, parts, _, _ in CASES:
+    for _, parts, _, _ in CASES:
         loopback.reply(b"", wire=wire(parts))
         bodies.append(loopback_client.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"{}")["Body"])
     if relay == "asgi":
         assert asyncio.run(_asgi_outcomes(bodies)) == expected
         return
     with Reader() as reader:
-        for body, (name, parts, fmt, reasoning) in zip(bodies, CASES):
+        for body, (name, _, fmt, reasoning) in zip(bodies, CASES):
             target = None
             if relay == "socket":
                 target, far = tcp_pair()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import array
 import datetime
 import uuid
-from typing import TYPE_CHECKING, AsyncIterator, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, List, Literal, Optional
 
 import boto3
 from aiobotocore.session import get_session
@@ -18,6 +18,7 @@ from typing_extensions import assert_type
 
 import fastsmr
 import fastsmr.aio
+import fastsmr.mux
 from fastsmr.boto import AioWrappedEventStream, WrappedEventStream
 
 if TYPE_CHECKING:
@@ -78,6 +79,16 @@ def wrapped() -> None:
     stream.close()
     generic: WrappedEventStream[object] = stream  # covariant in the event type
     del generic
+
+
+def relay_thinking_and_answer() -> None:
+    client = boto3.client("sagemaker-runtime")
+    response = client.invoke_endpoint_with_response_stream(EndpointName="vllm", Body=b"{}")
+    with fastsmr.mux.Reader() as reader:
+        stream = reader.add(response["Body"], text="openai", reasoning="include")
+        assert_type(stream.reasoning, Literal["raise", "skip", "include"])
+        for _, events in reader.batches():
+            assert_type(events, Any)
 
 
 async def stream_text_async() -> AsyncIterator[str]:
