@@ -38,9 +38,9 @@ the client's pool.
 
 Text is what ``fastsmr.text_stream`` yields for the same stream (with the
 same ``reasoning=``: a reasoning model's thinking raises, is skipped or is
-included), text by text, and a stream whose output fails as text (an error the model server
-wrote into it, content that fits no format) ends with the exception
-``text_stream`` raises, after the text before it. The C backend makes the
+included), text by text, and a stream whose output fails as text (an error
+the model server wrote into it, content that fits no format) ends with the
+exception ``text_stream`` raises, after the text before it. The C backend makes the
 text of the usual token events in C (csrc/text.c) and hands a stream over to
 the tokens layer's ``TextDecoder`` where it meets anything else, so the two
 backends give the same events and the same errors.
@@ -88,8 +88,8 @@ class Stream:
     downstream socket or ASGI ``send``.
     """
 
-    __slots__ = ("key", "body", "text", "reasoning", "relay_to", "done", "error", "_adapter", "_texts", "_reader", "_socket",
-                 "_relay_fd", "_relay_own", "_body_own", "_upstream_over", "_asgi", "_asgi_send")
+    __slots__ = ("key", "body", "text", "reasoning", "relay_to", "done", "error", "_adapter", "_texts", "_reader",
+                 "_socket", "_relay_fd", "_relay_own", "_body_own", "_upstream_over", "_asgi", "_asgi_send")
 
     def __init__(self, reader: "Reader", key: Any, body: Any, adapter: Any, text: Optional[Format],
                  reasoning: Reasoning, relay_to: Any, relay_fd: Optional[int]) -> None:
