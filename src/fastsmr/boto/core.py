@@ -27,11 +27,12 @@ reader gets exactly what it would have got from a ``Message``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, cast
+from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Tuple, cast
 
 import botocore.eventstream as bes
 
 from ..codec import backend
+from ..codec import errors as _errors
 from .errors import translate
 from .shapes import blob_events, payload_member, table_for
 
@@ -107,13 +108,30 @@ class ResponseCore:
             return True
         return False
 
-    def finish(self) -> None:
-        """The body ended: the stream is over; raises (translated) if it ended inside a message."""
+    def finish(self, short: Optional[Tuple[int, int]] = None) -> None:
+        """The body ended: the stream is over. Raises (translated) if it ended
+        inside a message, or ``IncompleteBodyError`` when ``short`` gives the
+        body's Content-Length and the bytes received short of it (see
+        :func:`fastsmr.boto.urllib3_body.short_body`).
+
+        >>> core = ResponseCore()
+        >>> core.finish((964, 914))
+        Traceback (most recent call last):
+          ...
+        fastsmr.boto.errors.IncompleteBodyError: the body ended short of its Content-Length: expected 964 bytes, received 914; the stream ended at offset 914, between messages
+        """
         self.done = True
+        remaining = 0
         try:
             self.decoder().close()
+        except _errors.TruncatedStreamError as error:
+            if short is None:
+                raise translate(error) from None
+            remaining = error.remaining
         except Exception as error:
             raise translate(error) from None
+        if short is not None:
+            raise translate(_errors.IncompleteBodyError(short[0], short[1], remaining))
 
     def fail(self, error: BaseException) -> BaseException:
         """Reading or decoding the body raised ``error``: the stream is over.
