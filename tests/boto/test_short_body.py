@@ -15,6 +15,7 @@ Content-Length of 0, read as under stock.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from typing import Any, Iterator, List
 
 import boto3
@@ -120,6 +121,8 @@ def test_the_error_keeps_its_numbers(backend, server):
     assert parts == PAYLOADS
     error = caught.value
     assert (error.expected, error.received, error.remaining, error.offset) == (len(WIRE) + 50, len(WIRE), 0, len(WIRE))
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and (copy.expected, copy.received, str(copy)) == (len(WIRE) + 50, len(WIRE), str(error))
 
 
 @pytest.mark.parametrize("case", ["longer than its Content-Length", "a Content-Length of 0"])

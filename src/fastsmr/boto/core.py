@@ -114,11 +114,12 @@ class ResponseCore:
         body's Content-Length and the bytes received short of it (see
         :func:`fastsmr.boto.urllib3_body.short_body`).
 
-        >>> core = ResponseCore()
-        >>> core.finish((964, 914))
-        Traceback (most recent call last):
-          ...
-        fastsmr.boto.errors.IncompleteBodyError: the body ended short of its Content-Length: expected 964 bytes, received 914; the stream ended at offset 914, between messages
+        >>> import botocore.eventstream
+        >>> try:
+        ...     ResponseCore().finish((964, 914))
+        ... except botocore.eventstream.ParserError as error:
+        ...     print(type(error).__name__, error.expected, error.received, error.offset)
+        IncompleteBodyError 964 914 914
         """
         self.done = True
         remaining = 0
