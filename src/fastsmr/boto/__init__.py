@@ -157,7 +157,10 @@ def payload_parts(body: EventStream[Any]) -> Iterator[bytes]:
     (installed or not). A ``ModelStreamError`` or ``InternalStreamFailure``
     raises the ``botocore.exceptions.EventStreamError`` botocore raises, with
     the same ``.response`` and message; decode errors raise as under
-    :func:`install`. :func:`fastsmr.aio.payload_parts` is the aiobotocore twin.
+    :func:`install`, and a body that ends short of its Content-Length raises
+    :class:`fastsmr.IncompleteBodyError` (a ``botocore.eventstream.ParserError``)
+    where botocore ends quietly. :func:`fastsmr.aio.payload_parts` is the
+    aiobotocore twin.
 
     >>> import fastsmr
     >>> def answer(client, **request):

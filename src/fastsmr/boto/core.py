@@ -27,11 +27,12 @@ reader gets exactly what it would have got from a ``Message``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, cast
+from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Tuple, cast
 
 import botocore.eventstream as bes
 
 from ..codec import backend
+from ..codec import errors as _errors
 from .errors import translate
 from .shapes import blob_events, payload_member, table_for
 
@@ -107,13 +108,31 @@ class ResponseCore:
             return True
         return False
 
-    def finish(self) -> None:
-        """The body ended: the stream is over; raises (translated) if it ended inside a message."""
+    def finish(self, short: Optional[Tuple[int, int]] = None) -> None:
+        """The body ended: the stream is over. Raises (translated) if it ended
+        inside a message, or ``IncompleteBodyError`` when ``short`` gives the
+        body's Content-Length and the bytes received short of it (see
+        :func:`fastsmr.boto.urllib3_body.short_body`).
+
+        >>> import botocore.eventstream
+        >>> try:
+        ...     ResponseCore().finish((964, 914))
+        ... except botocore.eventstream.ParserError as error:
+        ...     print(type(error).__name__, error.expected, error.received, error.offset)
+        IncompleteBodyError 964 914 914
+        """
         self.done = True
+        remaining = 0
         try:
             self.decoder().close()
+        except _errors.TruncatedStreamError as error:
+            if short is None:
+                raise translate(error) from None
+            remaining = error.remaining
         except Exception as error:
             raise translate(error) from None
+        if short is not None:
+            raise translate(_errors.IncompleteBodyError(short[0], short[1], remaining))
 
     def fail(self, error: BaseException) -> BaseException:
         """Reading or decoding the body raised ``error``: the stream is over.

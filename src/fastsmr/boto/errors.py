@@ -4,8 +4,9 @@ Each fastsmr error is re-raised as a class deriving from both botocore's class
 for the same fault (``botocore.eventstream.ChecksumMismatch``, ...) and
 fastsmr's, with fastsmr's message (which names the offset) and attributes.
 Where botocore has no class of its own it fails with KeyError, struct.error,
-UnicodeDecodeError, loops forever or returns short data: those errors derive
-from ``botocore.eventstream.ParserError``. A broken chunked transfer coding is
+UnicodeDecodeError, loops forever or returns short data (a body short of its
+Content-Length included): those errors derive from
+``botocore.eventstream.ParserError``. A broken chunked transfer coding is
 a ``urllib3.exceptions.ProtocolError``, as urllib3's own chunked reads raise.
 """
 
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidMessageLength",
     "InvalidHeader",
     "TruncatedStreamError",
+    "IncompleteBodyError",
     "ChunkedEncodingError",
     "DecodeError",
     "translate",
@@ -111,6 +113,12 @@ class TruncatedStreamError(_ParserError, _errors.TruncatedStreamError):
     __init__ = _errors.TruncatedStreamError.__init__
 
 
+class IncompleteBodyError(_ParserError, _errors.IncompleteBodyError):
+    """The body ended short of its Content-Length (a ``ParserError``; botocore ends the stream quietly)."""
+
+    __init__ = _errors.IncompleteBodyError.__init__
+
+
 class ChunkedEncodingError(_ProtocolError, _errors.ChunkedEncodingError):
     """The HTTP body's chunked transfer coding is broken or cut short: a
     ``urllib3.exceptions.ProtocolError``, as urllib3's own chunked reads raise."""
@@ -132,6 +140,7 @@ _TRANSLATIONS: Dict[type, Type[Exception]] = {
     _errors.InvalidMessageLength: InvalidMessageLength,
     _errors.InvalidHeader: InvalidHeader,
     _errors.TruncatedStreamError: TruncatedStreamError,
+    _errors.IncompleteBodyError: IncompleteBodyError,
     _errors.ChunkedEncodingError: ChunkedEncodingError,
     _errors.DecodeError: DecodeError,
 }

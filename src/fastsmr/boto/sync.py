@@ -32,7 +32,7 @@ from .compat import botocore_recognised
 from .core import BOTOCORE_PARSES, EventPlan, ResponseCore, botocore_message, event_of, event_plan, part_of
 from .shapes import BOTOCORE_PARSE
 from .streams import Wrapped, adopt, is_async, unwrap
-from .urllib3_body import body_chunks, socket_body
+from .urllib3_body import body_chunks, short_body, socket_body
 
 __all__ = ["MessageSource", "events", "payload_parts", "wrap", "patches"]
 
@@ -92,6 +92,7 @@ def _reading(core: ResponseCore, raw_stream: Any) -> Iterator[bool]:
     ``core.pending`` (in the form ``core.events`` asks for) and yields True;
     it returns at the end of the body, or raises what ended it."""
     chunks: Any = ()
+    short = None
     try:
         body = socket_body(raw_stream)
         if body is not None:  # one call per arrival: receive, de-chunk, decode
@@ -118,7 +119,10 @@ def _reading(core: ResponseCore, raw_stream: Any) -> Iterator[bool]:
                     # (two threads alike).
                     while core.drained is not core.pending:
                         yield True
-        core.finish()
+            # A chunked body (the socket path too) ends only at its last
+            # chunk; one with a Content-Length ends when the connection does.
+            short = short_body(raw_stream)
+        core.finish(short)
     except GeneratorExit:  # the response is being dropped
         raise
     except BaseException as error:

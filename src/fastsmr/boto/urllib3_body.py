@@ -23,7 +23,7 @@ import os
 import socket
 import struct
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple, Type
 
 from ..codec import backend
 
@@ -37,7 +37,7 @@ try:
 except ImportError:  # no urllib3: every body goes through its own stream()
     _HTTPResponse = None
 
-__all__ = ["body_chunks", "socket_body", "SocketBody", "READ_SIZE"]
+__all__ = ["body_chunks", "short_body", "socket_body", "SocketBody", "READ_SIZE"]
 
 #: The most one socket read takes (urllib3's ``stream()`` default too).
 READ_SIZE = 65536
@@ -54,6 +54,25 @@ def body_chunks(raw: Any) -> Iterator[bytes]:
     if reader is None:
         return iter(raw.stream())
     return _dechunked(raw, reader)
+
+
+def short_body(raw: Any) -> Optional[Tuple[int, int]]:
+    """(Content-Length, bytes received) of a urllib3 body read to its end short
+    of its Content-Length, else None (a body without one, or complete).
+
+    botocore opens its responses with ``enforce_content_length=False``
+    (botocore/httpsession.py), so urllib3's ``stream()`` ends quietly when
+    the connection closes early; urllib3 still counts what is left
+    (``length_remaining``, from the Content-Length header; None for a chunked
+    body) and what it read (``tell()``, the body's bytes as sent).
+    """
+    if _HTTPResponse is None or not isinstance(raw, _HTTPResponse):
+        return None
+    remaining = getattr(raw, "length_remaining", None)
+    if not remaining or remaining < 0:
+        return None
+    received = raw.tell()
+    return received + remaining, received
 
 
 def _socket_reader(raw: Any) -> Optional[Any]:

@@ -20,6 +20,7 @@ __all__ = [
     "InvalidHeader",
     "DuplicateHeader",
     "TruncatedStreamError",
+    "IncompleteBodyError",
     "ChunkedEncodingError",
     "MAX_CHUNK_LINE",
     "TYPE_NAMES",
@@ -296,6 +297,42 @@ class TruncatedStreamError(DecodeError):
             offset,
         )
         self.remaining = remaining
+
+
+class IncompleteBodyError(TruncatedStreamError):
+    """An HTTP body ended short of its ``Content-Length`` (a ``TruncatedStreamError``).
+
+    ``expected`` is the body's ``Content-Length`` and ``received`` the bytes
+    of it that arrived (ints); ``remaining`` counts the bytes of an
+    incomplete message at the end (0 when the body ended between messages)
+    and ``offset`` is where the first message not received whole starts.
+    The SDKs' sync readers do not check the length (botocore opens its
+    responses with urllib3's ``enforce_content_length=False``): a connection
+    closed early between messages would end the stream quietly.
+
+    >>> print(IncompleteBodyError(964, 914, 0))  # doctest: +NORMALIZE_WHITESPACE
+    the body ended short of its Content-Length: expected 964 bytes, received 914;
+    the stream ended at offset 914, between messages
+    >>> IncompleteBodyError(914, 904, 67).offset
+    837
+    """
+
+    def __init__(self, expected: int, received: int, remaining: int) -> None:
+        offset = received - remaining
+        if remaining:
+            where = (f"inside the message at offset {offset}: "
+                     f"{remaining} byte{'s' if remaining != 1 else ''} left over")
+        else:
+            where = f"at offset {offset}, between messages"
+        DecodeError.__init__(
+            self,
+            f"the body ended short of its Content-Length: expected {expected} bytes, "
+            f"received {received}; the stream ended {where}",
+            offset,
+        )
+        self.remaining = remaining
+        self.expected = expected
+        self.received = received
 
 
 #: The longest chunk-size line, and trailer section, a chunked body may have
